@@ -1,0 +1,149 @@
+"""Every vidlib setting, declared once: name, type, default and a one-line help.
+
+A setting ``NAME`` is read from the environment variable ``VIDLIB_NAME``, then from a
+``.env`` file in the working directory (or the file named by ``VIDLIB_ENV_FILE``), then
+falls back to its default. ``docs/configuration.md`` lists every setting; a test fails when
+one is missing there.
+
+Nothing here runs at import time beyond declaring the list: call :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+ENV_PREFIX = "VIDLIB_"
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _parse_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value."""
+
+    name: str
+    type: str  # str | int | float | bool | list | path
+    default: Any
+    help: str
+
+    def parse(self, raw: str) -> Any:
+        """Convert the raw string from the environment into this setting's type."""
+        parsers: dict[str, Callable[[str], Any]] = {
+            "str": str,
+            "int": int,
+            "float": float,
+            "bool": _parse_bool,
+            "list": _parse_list,
+            "path": lambda v: str(Path(v).expanduser()) if v else "",
+        }
+        try:
+            return parsers[self.type](raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{self.name}: {exc}") from None
+
+
+def default_data_dir() -> str:
+    """The per-user data folder (e.g. ``~/.local/share/vidlib`` on Linux)."""
+    from platformdirs import user_data_dir
+
+    return user_data_dir("vidlib", appauthor=False)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # -- storage
+    Setting("DATA_DIR", "path", None, "Folder for the SQLite database, logs, the search index and the embedded Redis socket; default: the per-user data folder."),
+    Setting("MEDIA_DIR", "path", None, "Folder for generated preview media; default: DATA_DIR/media. Never inside a video folder."),
+    Setting("DB_FILENAME", "str", "vidlib.db", "File name of the SQLite database inside DATA_DIR."),
+    Setting("DB_BUSY_TIMEOUT_MS", "int", 10000, "How long a SQLite writer waits for a lock held by another process, in milliseconds."),
+    # -- web
+    Setting("HOST", "str", "127.0.0.1", "Address the web server binds to (loopback by default)."),
+    Setting("PORT", "int", 8000, "Port the web server listens on."),
+    Setting("ADMIN_TOKEN", "str", "", "Token required for dashboard and mutating endpoints; when empty those endpoints only answer loopback clients."),
+    Setting("MAX_PAGE_SIZE", "int", 200, "Largest page size any listing endpoint accepts."),
+    Setting("DEFAULT_PAGE_SIZE", "int", 48, "Page size used when a request does not ask for one."),
+    Setting("VIDEO_CHUNK_BYTES", "int", 262144, "Block size for streaming video bytes when sendfile is not available."),
+    # -- jobs
+    Setting("REDIS_URL", "str", "", "Redis URL of the job queue; when empty, the run command starts a private redis-server on DATA_DIR/redis.sock."),
+    Setting("SCAN_ON_START", "bool", True, "Queue a rescan of every folder when the worker starts."),
+    Setting("JOB_TIMEOUT_SCAN", "int", 6 * 3600, "Longest a folder scan job may run, in seconds."),
+    # -- library
+    Setting("FOLDERS", "list", [], "Comma-separated folders added to the library at start-up (the dashboard and `add-folder` add more)."),
+    Setting("VIDEO_EXTENSIONS", "list", ["mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "m2ts", "mts", "3gp", "ogv", "vob", "divx", "asf"], "File extensions (comma-separated, no dots, case-insensitive) the scanner treats as videos."),
+    Setting("SKIP_DIRS", "list", ["@eaDir", "#recycle", "$RECYCLE.BIN", "System Volume Information", "lost+found", ".Trash", "node_modules"], "Folder names the scanner never enters (hidden folders starting with '.' are always skipped)."),
+    Setting("FILENAME_PATTERN", "str", "", "Extra regular expression tried first on file names; named groups: studio, date, performers, title."),
+    Setting("PERFORMER_SEPARATORS", "str", r",|&| and ", "Regular expression that splits a performer list in a file name."),
+    Setting("FULL_HASH_CHUNK_BYTES", "int", 1 << 20, "Read size when a full-content hash is needed to tell a duplicate from a hash collision."),
+    Setting("SPOTLIGHT_MIN_HEIGHT", "int", 720, "A video at least this tall counts as high resolution for the spotlight pick."),
+    # -- logging
+    Setting("LOG_LEVEL", "str", "INFO", "Log level for the console and the log files (DEBUG, INFO, WARNING, ERROR)."),
+    Setting("LOG_FORMAT", "str", "text", "Log line format: text or json."),
+    Setting("LOG_FILE_MAX_BYTES", "int", 10 * 1024 * 1024, "Size at which a process's log file is rotated."),
+    Setting("LOG_FILE_BACKUPS", "int", 5, "How many rotated log files to keep per process."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _read_env_file(environ: Mapping[str, str]) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    path = environ.get(ENV_PREFIX + "ENV_FILE", ".env")
+    if not os.path.isfile(path):
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting: overrides > environment > .env file > default.
+
+    ``overrides`` uses the bare names (``DATA_DIR``), already typed; it is how tests and
+    ``create_app(test_config)`` configure an instance.
+    """
+    environ = os.environ if environ is None else environ
+    file_values = _read_env_file(environ)
+    overrides = dict(overrides or {})
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        key = ENV_PREFIX + setting.name
+        if setting.name in overrides:
+            config[setting.name] = overrides.pop(setting.name)
+        elif key in environ:
+            config[setting.name] = setting.parse(environ[key])
+        elif key in file_values:
+            config[setting.name] = setting.parse(file_values[key])
+        else:
+            default = setting.default
+            config[setting.name] = list(default) if isinstance(default, list) else default
+    config.update(overrides)  # extra keys (e.g. TESTING) pass through untouched
+    if not config["DATA_DIR"]:
+        config["DATA_DIR"] = default_data_dir()
+    config["DATA_DIR"] = os.path.abspath(config["DATA_DIR"])
+    if not config["MEDIA_DIR"]:
+        config["MEDIA_DIR"] = os.path.join(config["DATA_DIR"], "media")
+    config["MEDIA_DIR"] = os.path.abspath(config["MEDIA_DIR"])
+    config["VIDEO_EXTENSIONS"] = [e.lower().lstrip(".") for e in config["VIDEO_EXTENSIONS"]]
+    return config
+
+
+def embedded_redis_socket(config: Mapping[str, Any]) -> str:
+    """Path of the private redis-server's unix socket used when REDIS_URL is empty."""
+    return os.path.join(config["DATA_DIR"], "redis.sock")
+
+
+def redis_url(config: Mapping[str, Any]) -> str:
+    """The Redis URL in effect: the configured one, or the embedded default."""
+    return config["REDIS_URL"] or f"unix://{embedded_redis_socket(config)}"

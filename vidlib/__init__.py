@@ -1,0 +1,76 @@
+"""vidlib: a self-hosted library for a personal video collection.
+
+``create_app`` is the Flask application factory (also what ``flask --app vidlib`` finds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool = True) -> Flask:
+    """Build the web app: config, state, blueprints, OpenAPI, CLI commands."""
+    from flask_smorest import Api
+
+    from config import load_config
+    from vidlib.cli import register_cli
+    from vidlib.logs import configure_logging
+    from vidlib.routes import api as api_routes
+    from vidlib.routes import media as media_routes
+    from vidlib.state import AppState
+
+    config = load_config(test_config)
+    if configure_logs and not config.get("TESTING"):
+        import sys
+
+        configure_logging(config, "cli" if os.path.basename(sys.argv[0]) == "flask" else "web")
+    app = Flask(__name__, static_folder=None)
+    app.config.update(config)
+    app.config.update(
+        API_TITLE="vidlib",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    app_state = AppState(config)
+    app_state.ensure_dirs()
+    app.extensions["vidlib"] = app_state
+    api = Api(app)
+    api.register_blueprint(api_routes.blp)
+    api.register_blueprint(media_routes.blp)
+    register_cli(app)
+
+    @app.teardown_appcontext
+    def _noop(_exc):  # connections are per thread and reused across requests
+        return None
+
+    _add_configured_folders(app_state)
+    return app
+
+
+def _add_configured_folders(app_state) -> None:
+    """Add the folders listed in VIDLIB_FOLDERS that are not in the library yet."""
+    from vidlib.errors import VidlibError
+    from vidlib.library.folders import add_folder
+
+    for path in app_state.config["FOLDERS"]:
+        real = os.path.realpath(os.path.expanduser(path))
+        if app_state.db.execute("SELECT 1 FROM folders WHERE path = ?", [real]).fetchone():
+            continue
+        try:
+            add_folder(app_state.db, app_state.config, path)
+            log.info("library folder added from VIDLIB_FOLDERS: %s", real)
+        except VidlibError as exc:
+            log.warning("VIDLIB_FOLDERS entry %s not added: %s", path, exc.message)

@@ -1,0 +1,167 @@
+"""Maintenance commands: ``flask --app vidlib <command>``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from vidlib import state
+from vidlib.errors import VidlibError
+
+
+def _state():
+    return state.current()
+
+
+@click.command("add-folder")
+@click.argument("path")
+@click.option("--scan/--no-scan", default=False, help="Scan the folder right away (in this process).")
+@with_appcontext
+def add_folder_command(path: str, scan: bool) -> None:
+    """Add PATH to the library folders."""
+    from vidlib.library.folders import add_folder
+
+    st = _state()
+    try:
+        folder = add_folder(st.db, st.config, path)
+    except VidlibError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"added folder {folder['id']}: {folder['path']}")
+    if scan:
+        _run_scan(st, [folder["id"]])
+
+
+@click.command("remove-folder")
+@click.argument("path_or_id")
+@with_appcontext
+def remove_folder_command(path_or_id: str) -> None:
+    """Remove a library folder (by path or id); its videos are marked missing."""
+    import os
+
+    from vidlib.library.folders import remove_folder
+
+    st = _state()
+    row = st.db.execute("SELECT id FROM folders WHERE path = ? OR CAST(id AS TEXT) = ?", [os.path.realpath(path_or_id), path_or_id]).fetchone()
+    if row is None:
+        raise click.ClickException(f"no library folder {path_or_id}")
+    remove_folder(st.db, row[0])
+    click.echo(f"removed folder {row[0]}")
+
+
+@click.command("folders")
+@with_appcontext
+def folders_command() -> None:
+    """List the library folders."""
+    from vidlib.library.folders import list_folders
+
+    for folder in list_folders(_state().db):
+        reach = "" if folder["reachable"] else "  (unreachable)"
+        click.echo(f"{folder['id']:>4}  {folder['video_count']:>7} videos  {folder['path']}{reach}")
+
+
+def _run_scan(st, folder_ids: list[int]) -> None:
+    from vidlib.library.scanner import Scanner, ScanStats
+
+    total = ScanStats()
+    for folder_id in folder_ids:
+        path = st.db.execute("SELECT path FROM folders WHERE id = ?", [folder_id]).fetchone()[0]
+        bar_state: dict = {}
+
+        def progress(done: int, count: int) -> None:
+            bar = bar_state.get("bar")
+            if bar is None:
+                bar = bar_state["bar"] = click.progressbar(length=count, label=f"scanning {path}", show_pos=True, file=click.get_text_stream("stderr"))
+                bar.__enter__()
+            bar.update(done - bar.pos)
+
+        stats = Scanner(st.db, st.config, progress=progress).scan_folder(folder_id)
+        if "bar" in bar_state:
+            bar_state["bar"].__exit__(None, None, None)
+        total.add(stats)
+    click.echo(total.summary())
+
+
+@click.command("scan")
+@click.option("--folder", "folder", default=None, help="Only this folder (path or id).")
+@click.option("--enqueue", is_flag=True, help="Queue scan jobs for the worker instead of scanning here.")
+@with_appcontext
+def scan_command(folder: str | None, enqueue: bool) -> None:
+    """Scan the library folders for new, changed, moved and missing videos."""
+    import os
+
+    st = _state()
+    if folder:
+        row = st.db.execute("SELECT id FROM folders WHERE path = ? OR CAST(id AS TEXT) = ?", [os.path.realpath(folder), folder]).fetchone()
+        if row is None:
+            raise click.ClickException(f"no library folder {folder}")
+        ids = [row[0]]
+    else:
+        ids = [r[0] for r in st.db.execute("SELECT id FROM folders ORDER BY id")]
+    if not ids:
+        raise click.ClickException("the library has no folders yet: run `flask --app vidlib add-folder PATH` first")
+    if enqueue:
+        from vidlib import jobs
+
+        for folder_id in ids:
+            try:
+                job, created = jobs.enqueue_scan(folder_id)
+            except jobs.QueueUnavailable as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"{'queued' if created else 'already queued'}: {job.id}")
+        return
+    _run_scan(st, ids)
+
+
+@click.command("import-legacy")
+@click.argument("path", type=click.Path(exists=True))
+@with_appcontext
+def import_legacy_command(path: str) -> None:
+    """Import a legacy library JSON file and collection .txt files (a file or a folder of them)."""
+    from vidlib.library.legacy import import_legacy
+
+    st = _state()
+    try:
+        report = import_legacy(st.db, st.config, path)
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot import {path}: {exc}") from None
+    click.echo(report.summary())
+    for line in report.videos_unmatched + report.lines_unmatched:
+        click.echo(f"  unmatched: {line}", err=True)
+
+
+@click.command("export")
+@click.argument("target_dir", type=click.Path(file_okay=False))
+@with_appcontext
+def export_command(target_dir: str) -> None:
+    """Write library.json, favourites.txt and one .txt per collection into TARGET_DIR."""
+    from vidlib.library.legacy import export_library
+
+    counts = export_library(_state().db, target_dir)
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def stats_command(as_json: bool) -> None:
+    """Print library-wide counts."""
+    from vidlib.library.stats import library_stats
+
+    stats = library_stats(_state().db)
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    for key, value in stats.items():
+        click.echo(f"{key:>15}: {value}")
+
+
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command)
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every maintenance command to ``app.cli``."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,257 @@
+"""SQLite access: one place that opens the database, tunes it and migrates its schema.
+
+Three kinds of process (web, worker, watcher) write the same file, so every connection uses
+WAL, a busy timeout and short transactions. Schema changes are numbered migrations recorded
+in ``PRAGMA user_version``; a migration never drops data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import sqlite3
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next schema migration (order of definition = order applied)."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def connect(path: str, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
+    """Open ``path`` with WAL, a busy timeout and foreign keys on; migrate it to the latest schema."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, check_same_thread=False, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.row_factory = sqlite3.Row
+    db = sqlite_utils.Database(conn)
+    migrate(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The number of migrations applied to ``db``."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply every pending migration, each in its own transaction. Returns the new version."""
+    version = schema_version(db)
+    if version >= len(MIGRATIONS):
+        return version
+    # BEGIN IMMEDIATE takes the write lock so two processes starting together migrate once.
+    for index in range(version, len(MIGRATIONS)):
+        conn = db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(db) > index:  # another process got there first
+                conn.execute("COMMIT")
+                continue
+            MIGRATIONS[index](db)
+            conn.execute(f"PRAGMA user_version = {index + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("database migrated to schema version %d (%s)", index + 1, MIGRATIONS[index].__name__)
+    return schema_version(db)
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run several statements inside the caller's transaction (executescript would COMMIT)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement!r}")
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    """The library: folders, videos, names, favourites, collections, media status, filters, problems."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL,
+            last_scan_at TEXT,
+            force_polling INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE studios (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE
+        );
+        CREATE TABLE performers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE
+        );
+        CREATE TABLE categories (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE
+        );
+        CREATE TABLE videos (
+            hash TEXT PRIMARY KEY,
+            oshash TEXT NOT NULL,
+            full_hash TEXT,
+            path TEXT NOT NULL,
+            folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+            filename TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL,
+            sidecar_mtime REAL NOT NULL DEFAULT 0,
+            title TEXT NOT NULL,
+            studio_id INTEGER REFERENCES studios(id),
+            date TEXT,
+            description TEXT,
+            duration REAL,
+            width INTEGER,
+            height INTEGER,
+            fps REAL,
+            video_codec TEXT,
+            audio_codec TEXT,
+            bitrate INTEGER,
+            container TEXT,
+            rotation INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            missing INTEGER NOT NULL DEFAULT 0,
+            missing_since TEXT
+        );
+        CREATE UNIQUE INDEX videos_present_path ON videos(path) WHERE missing = 0;
+        CREATE INDEX videos_oshash ON videos(oshash);
+        CREATE INDEX videos_folder ON videos(folder_id);
+        CREATE INDEX videos_added ON videos(added_at);
+        CREATE INDEX videos_studio ON videos(studio_id);
+        CREATE TABLE video_performers (
+            hash TEXT NOT NULL REFERENCES videos(hash) ON DELETE CASCADE,
+            performer_id INTEGER NOT NULL REFERENCES performers(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hash, performer_id)
+        );
+        CREATE INDEX video_performers_performer ON video_performers(performer_id);
+        CREATE TABLE video_categories (
+            hash TEXT NOT NULL REFERENCES videos(hash) ON DELETE CASCADE,
+            category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hash, category_id)
+        );
+        CREATE INDEX video_categories_category ON video_categories(category_id);
+        CREATE TABLE legacy_metadata (
+            hash TEXT PRIMARY KEY REFERENCES videos(hash) ON DELETE CASCADE,
+            data TEXT NOT NULL,
+            imported_at TEXT NOT NULL
+        );
+        CREATE TABLE favourites (
+            hash TEXT PRIMARY KEY REFERENCES videos(hash) ON DELETE CASCADE,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE collection_items (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL REFERENCES videos(hash) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (collection_id, hash)
+        );
+        CREATE TABLE media (
+            hash TEXT NOT NULL REFERENCES videos(hash) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            progress REAL,
+            error TEXT,
+            job_id TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (hash, kind)
+        );
+        CREATE INDEX media_status ON media(kind, status);
+        CREATE TABLE content_filters (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('studio', 'category', 'performer')),
+            value TEXT NOT NULL COLLATE NOCASE,
+            added_at TEXT NOT NULL,
+            UNIQUE (kind, value)
+        );
+        CREATE TABLE duplicates (
+            path TEXT PRIMARY KEY,
+            hash TEXT NOT NULL REFERENCES videos(hash) ON DELETE CASCADE,
+            folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL,
+            found_at TEXT NOT NULL
+        );
+        CREATE INDEX duplicates_hash ON duplicates(hash);
+        CREATE TABLE collisions (
+            id INTEGER PRIMARY KEY,
+            oshash TEXT NOT NULL,
+            hash_a TEXT NOT NULL,
+            path_a TEXT NOT NULL,
+            hash_b TEXT NOT NULL,
+            path_b TEXT NOT NULL,
+            found_at TEXT NOT NULL,
+            UNIQUE (hash_a, hash_b)
+        );
+        CREATE TABLE scan_errors (
+            path TEXT PRIMARY KEY,
+            folder_id INTEGER REFERENCES folders(id) ON DELETE CASCADE,
+            size INTEGER,
+            mtime REAL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A short write transaction that takes the lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes can fail with "database is locked"
+    without waiting when another process writes in between; IMMEDIATE waits (busy timeout).
+    Nested use becomes a savepoint.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def now_iso() -> str:
+    """The current UTC time as an ISO 8601 string with seconds precision."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def get_or_create_name(db: sqlite_utils.Database, table: str, name: str) -> int:
+    """Id of the row called ``name`` (case-insensitive) in a names table, creating it if needed."""
+    assert table in ("studios", "performers", "categories")
+    row = db.execute(f"SELECT id FROM {table} WHERE name = ?", [name]).fetchone()
+    if row:
+        return row[0]
+    return db.execute(f"INSERT INTO {table} (name) VALUES (?)", [name]).lastrowid

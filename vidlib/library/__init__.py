@@ -1,0 +1,1 @@
+"""The library: identity (hashes), probing, metadata sources, scanning and legacy import/export."""

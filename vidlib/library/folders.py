@@ -1,0 +1,86 @@
+"""Library folders: validation when adding, and listing."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sqlite_utils
+
+from vidlib.db import now_iso, write_transaction
+from vidlib.errors import Conflict, NotFound, VidlibError
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def validate_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> str:
+    """Return the canonical path of a folder that may be added, or raise a clear error."""
+    if not isinstance(path, str) or not path.strip():
+        raise VidlibError("path must be a non-empty string")
+    if "\0" in path:
+        raise VidlibError("path must not contain NUL bytes")
+    expanded = os.path.expanduser(path.strip())
+    if not os.path.isabs(expanded):
+        raise VidlibError(f"path must be absolute: {path}")
+    real = os.path.realpath(expanded)
+    if not os.path.exists(real):
+        raise VidlibError(f"folder does not exist: {path}")
+    if not os.path.isdir(real):
+        raise VidlibError(f"not a folder: {path}")
+    if not os.access(real, os.R_OK | os.X_OK):
+        raise VidlibError(f"folder is not readable: {path}")
+    for name, special in (("data", config["DATA_DIR"]), ("media", config["MEDIA_DIR"])):
+        special_real = os.path.realpath(special)
+        if _inside(real, special_real):
+            raise VidlibError(f"the {name} dir or a folder inside it cannot be a library folder: {path}")
+        if _inside(special_real, real):
+            raise VidlibError(f"folder contains vidlib's {name} dir ({special}); move that dir out first or pick another folder")
+    for row in db.execute("SELECT path FROM folders"):
+        existing = row[0]
+        if real == existing:
+            raise Conflict(f"folder is already in the library: {path}")
+        if _inside(real, existing):
+            raise Conflict(f"folder is inside library folder {existing}")
+        if _inside(existing, real):
+            raise Conflict(f"folder contains library folder {existing}; remove that one first")
+    return real
+
+
+def add_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> dict:
+    """Validate and add a library folder; returns its row."""
+    real = validate_folder(db, config, path)
+    with write_transaction(db):
+        folder_id = db.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", [real, now_iso()]).lastrowid
+    return get_folder(db, folder_id)
+
+
+def get_folder(db: sqlite_utils.Database, folder_id: int) -> dict:
+    """One folder with its video count; ``NotFound`` if unknown."""
+    row = db.execute(
+        "SELECT f.id, f.path, f.added_at, f.last_scan_at, f.force_polling, "
+        "(SELECT COUNT(*) FROM videos v WHERE v.folder_id = f.id AND v.missing = 0) AS video_count "
+        "FROM folders f WHERE f.id = ?",
+        [folder_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no library folder with id {folder_id}")
+    data = dict(row)
+    data["force_polling"] = bool(data["force_polling"])
+    data["reachable"] = os.path.isdir(data["path"])
+    return data
+
+
+def list_folders(db: sqlite_utils.Database) -> list[dict]:
+    """Every library folder with its video count."""
+    return [get_folder(db, row[0]) for row in db.execute("SELECT id FROM folders ORDER BY path")]
+
+
+def remove_folder(db: sqlite_utils.Database, folder_id: int) -> None:
+    """Remove a folder from the library; its videos are marked missing (nothing is deleted)."""
+    get_folder(db, folder_id)
+    with write_transaction(db):
+        db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE folder_id = ? AND missing = 0", [now_iso(), folder_id])
+        db.execute("DELETE FROM duplicates WHERE folder_id = ?", [folder_id])
+        db.execute("DELETE FROM folders WHERE id = ?", [folder_id])

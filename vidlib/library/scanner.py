@@ -1,0 +1,443 @@
+"""Scanning library folders: find video files, identify them by content, probe and describe them.
+
+A scan has two phases. The walk lists every video file with its size and mtime (plus the
+newest mtime of its sidecars) — it costs what ``os.scandir`` + ``stat`` cost, so an unchanged
+rescan is little more than a bare walk. Then only new or changed files are hashed (oshash,
+at most 128 KiB read), probed and described. A file that disappears is marked missing, never
+deleted; a known hash at a new path is a move; the same oshash at two live paths is a
+duplicate (same full content) or a collision (different content, both kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_mod
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import sqlite_utils
+
+from vidlib.db import now_iso, write_transaction
+from vidlib.library import hashing, records
+from vidlib.library.metadata import sidecar_paths
+from vidlib.library.probe import ProbeError, probe
+
+log = logging.getLogger(__name__)
+
+SIDECAR_EXTENSIONS = (".nfo", ".json")
+
+
+@dataclass
+class FoundFile:
+    """A video file seen by the walk."""
+
+    path: str
+    size: int
+    mtime: float
+    sidecar_mtime: float
+
+
+@dataclass
+class ScanStats:
+    """What a scan found and did; printed as the CLI summary and returned by scan jobs."""
+
+    files: int = 0
+    unchanged: int = 0
+    new: int = 0
+    updated: int = 0
+    moved: int = 0
+    restored: int = 0
+    duplicates: int = 0
+    collisions: int = 0
+    errors: int = 0
+    missing: int = 0
+    hashed_bytes: int = 0
+    seconds: float = 0.0
+    changed_hashes: list[str] = field(default_factory=list)
+
+    def add(self, other: "ScanStats") -> None:
+        for name in ("files", "unchanged", "new", "updated", "moved", "restored", "duplicates", "collisions", "errors", "missing", "hashed_bytes", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.changed_hashes.extend(other.changed_hashes)
+
+    def summary(self) -> str:
+        return (
+            f"{self.files} files: {self.new} new, {self.updated} updated, {self.moved} moved, "
+            f"{self.restored} restored, {self.unchanged} unchanged, {self.duplicates} duplicates, "
+            f"{self.collisions} collisions, {self.errors} errors, {self.missing} now missing "
+            f"({self.seconds:.2f} s)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "changed_hashes"}
+        data["changed"] = len(self.changed_hashes)
+        return data
+
+
+def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tuple[int, int]] = frozenset()) -> Iterator[FoundFile]:
+    """Yield every video file under ``root``.
+
+    Recursive; follows symlinks but never enters a directory twice (loops are safe); skips
+    hidden entries (``.name``), ``skip_dirs`` names and the directories in ``exclude``
+    (``(st_dev, st_ino)`` pairs, e.g. the media dir).
+    """
+    try:
+        root_stat = os.stat(root)
+    except OSError as exc:
+        log.warning("cannot read library folder %s: %s", root, exc)
+        return
+    visited = {(root_stat.st_dev, root_stat.st_ino)} | set(exclude)
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", directory, exc)
+            continue
+        names = None  # sidecar lookup set, built only when a video is in this directory
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            try:
+                if entry.is_dir():
+                    if name not in skip_dirs:
+                        subdirs.append(entry)
+                    continue
+            except OSError:
+                continue
+            dot = name.rfind(".")
+            if dot <= 0 or name[dot + 1 :].lower() not in extensions:
+                continue
+            try:
+                st = entry.stat()
+            except OSError as exc:
+                # A dangling symlink or a file removed mid-walk: report it like any bad file.
+                yield FoundFile(entry.path, -1, -1.0, 0.0)
+                log.debug("cannot stat %s: %s", entry.path, exc)
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            sidecar_mtime = 0.0
+            if names is None:
+                names = {e.name for e in entries}
+            stem = name[:dot]
+            for ext in SIDECAR_EXTENSIONS:
+                if stem + ext in names:
+                    try:
+                        sidecar_mtime = max(sidecar_mtime, os.stat(os.path.join(directory, stem + ext)).st_mtime)
+                    except OSError:
+                        pass
+            yield FoundFile(entry.path, st.st_size, st.st_mtime, sidecar_mtime)
+        for entry in subdirs:
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in visited:
+                log.debug("skipping %s: already visited (symlink loop or duplicate link)", entry.path)
+                continue
+            visited.add(key)
+            stack.append(entry.path)
+
+
+class Scanner:
+    """Scans library folders into the database. One instance per scan run."""
+
+    def __init__(self, db: sqlite_utils.Database, config: dict[str, Any], progress: Callable[[int, int], None] | None = None):
+        self.db = db
+        self.config = config
+        self.progress = progress
+        self.extensions = set(config["VIDEO_EXTENSIONS"])
+        self.skip_dirs = set(config["SKIP_DIRS"])
+        self.exclude: set[tuple[int, int]] = set()
+        for path in (config["MEDIA_DIR"], config["DATA_DIR"]):
+            try:
+                st = os.stat(path)
+                self.exclude.add((st.st_dev, st.st_ino))
+            except OSError:
+                pass
+
+    # -- entry points -------------------------------------------------------------------
+    def scan_all(self) -> ScanStats:
+        """Scan every library folder."""
+        total = ScanStats()
+        for folder in self.db.execute("SELECT id, path FROM folders ORDER BY id").fetchall():
+            total.add(self.scan_folder(folder["id"]))
+        return total
+
+    def scan_folder(self, folder_id: int) -> ScanStats:
+        """Scan one library folder; raise ``LookupError`` if it is not in the library."""
+        started = time.perf_counter()
+        folder = self.db.execute("SELECT id, path FROM folders WHERE id = ?", [folder_id]).fetchone()
+        if folder is None:
+            raise LookupError(f"no library folder with id {folder_id}")
+        stats = ScanStats()
+        root = folder["path"]
+        if not os.path.isdir(root):
+            log.warning("library folder %s is not reachable; its videos are left as they are", root)
+            stats.seconds = time.perf_counter() - started
+            return stats
+        found = list(walk(root, self.extensions, self.skip_dirs, self.exclude))
+        stats.files = len(found)
+        known_videos = {
+            row[0]: row
+            for row in self.db.execute(
+                "SELECT path, hash, size, mtime, sidecar_mtime FROM videos WHERE folder_id = ? AND missing = 0", [folder_id]
+            )
+        }
+        known_duplicates = {row[0]: row for row in self.db.execute("SELECT path, hash, size, mtime FROM duplicates WHERE folder_id = ?", [folder_id])}
+        known_errors = {row[0]: row for row in self.db.execute("SELECT path, size, mtime FROM scan_errors WHERE folder_id = ?", [folder_id])}
+        seen: set[str] = set()
+        for index, item in enumerate(found):
+            seen.add(item.path)
+            video = known_videos.get(item.path)
+            if video is not None and video[2] == item.size and video[3] == item.mtime:
+                if video[4] != item.sidecar_mtime:
+                    self._refresh_metadata(video[1], item, stats)
+                else:
+                    stats.unchanged += 1
+            elif (dup := known_duplicates.get(item.path)) is not None and dup[2] == item.size and dup[3] == item.mtime:
+                stats.unchanged += 1
+            elif (err := known_errors.get(item.path)) is not None and err[1] == item.size and err[2] == item.mtime:
+                stats.unchanged += 1  # a broken file is not retried until it changes
+            else:
+                self._process(folder_id, item, stats)
+            if self.progress is not None:
+                self.progress(index + 1, len(found))
+        self._forget_unseen(folder_id, known_videos, known_duplicates, known_errors, seen, stats)
+        with write_transaction(self.db):
+            self.db.execute("UPDATE folders SET last_scan_at = ? WHERE id = ?", [now_iso(), folder_id])
+        stats.seconds = time.perf_counter() - started
+        log.info("scanned %s: %s", root, stats.summary())
+        return stats
+
+    def scan_paths(self, folder_id: int, paths: list[str]) -> ScanStats:
+        """Scan just ``paths`` (files inside folder ``folder_id``), e.g. from a watcher event."""
+        stats = ScanStats()
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            sidecar_mtime = max((os.stat(p).st_mtime for p in sidecar_paths(path) if os.path.exists(p)), default=0.0)
+            self._process(folder_id, FoundFile(path, st.st_size, st.st_mtime, sidecar_mtime), stats)
+            stats.files += 1
+        return stats
+
+    # -- per file -----------------------------------------------------------------------
+    def _record_error(self, folder_id: int, item: FoundFile, reason: str, stats: ScanStats) -> None:
+        stats.errors += 1
+        log.warning("cannot index %s: %s", item.path, reason)
+        with write_transaction(self.db):
+            self.db.execute(
+                "INSERT INTO scan_errors (path, folder_id, size, mtime, reason, at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size, "
+                "mtime = excluded.mtime, reason = excluded.reason, at = excluded.at",
+                [item.path, folder_id, item.size, item.mtime, reason, now_iso()],
+            )
+
+    def _full_hash(self, path: str) -> str:
+        return hashing.full_hash(path, self.config["FULL_HASH_CHUNK_BYTES"])
+
+    def _process(self, folder_id: int, item: FoundFile, stats: ScanStats) -> None:
+        """Identify and index one new or changed file."""
+        path = item.path
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            log.warning("skipping %r: its name is not valid UTF-8", path)
+            stats.errors += 1
+            return
+        if item.size < 0:
+            self._record_error(folder_id, item, "cannot read file (dangling link or removed while scanning)", stats)
+            return
+        try:
+            oshash, read = hashing.oshash(path)
+        except ValueError as exc:
+            self._record_error(folder_id, item, str(exc), stats)
+            return
+        except OSError as exc:
+            self._record_error(folder_id, item, f"cannot read file: {exc.strerror or exc}", stats)
+            return
+        stats.hashed_bytes += read
+        db = self.db
+        # The same path may hold an older version of the file.
+        current = db.execute("SELECT hash, oshash FROM videos WHERE path = ? AND missing = 0", [path]).fetchone()
+        if current is not None:
+            if current["oshash"] == oshash:  # touched, same content
+                with write_transaction(db):
+                    db.execute("UPDATE videos SET size = ?, mtime = ?, updated_at = ? WHERE hash = ?", [item.size, item.mtime, now_iso(), current["hash"]])
+                self._refresh_metadata(current["hash"], item, stats, count=False)
+                stats.updated += 1
+                return
+            log.info("content at %s changed (was %s); the old video is marked missing", path, current["hash"])
+            with write_transaction(db):
+                db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE hash = ?", [now_iso(), current["hash"]])
+        with write_transaction(db):
+            db.execute("DELETE FROM duplicates WHERE path = ?", [path])
+            db.execute("DELETE FROM scan_errors WHERE path = ?", [path])
+
+        candidates = db.execute("SELECT hash, path, missing, full_hash FROM videos WHERE oshash = ? ORDER BY added_at", [oshash]).fetchall()
+        new_full: str | None = None
+        if len(candidates) > 1:
+            new_full = self._full_hash(path)
+        live_others = []
+        for cand in candidates:
+            gone = cand["missing"] or not os.path.exists(cand["path"])
+            if not gone:
+                live_others.append(cand)
+                continue
+            if new_full is not None and cand["full_hash"] and cand["full_hash"] != new_full:
+                continue  # a missing video of a colliding pair, not this content
+            self._move(folder_id, cand, item, stats, restored=bool(cand["missing"]))
+            return
+        for cand in live_others:
+            if new_full is None:
+                new_full = self._full_hash(path)
+            cand_full = cand["full_hash"]
+            if cand_full is None:
+                try:
+                    cand_full = self._full_hash(cand["path"])
+                except OSError:
+                    continue
+                with write_transaction(db):
+                    db.execute("UPDATE videos SET full_hash = ? WHERE hash = ?", [cand_full, cand["hash"]])
+            if cand_full == new_full:
+                self._add_duplicate(folder_id, cand, item, stats)
+                return
+        video_hash = oshash
+        if live_others:
+            # Same oshash, different content: a collision. Both videos stay; the newcomer's
+            # id is its full-content hash so it is stable across rescans.
+            video_hash = new_full
+            for cand in live_others:
+                log.warning(
+                    "hash collision: %s and %s share oshash %s but differ in content; kept as separate videos %s and %s",
+                    cand["path"], path, oshash, cand["hash"], video_hash,
+                )
+                stats.collisions += 1
+            if db.execute("SELECT 1 FROM videos WHERE hash = ?", [video_hash]).fetchone():
+                # The colliding file itself moved back: treat as a move of that row.
+                row = db.execute("SELECT hash, path, missing, full_hash FROM videos WHERE hash = ?", [video_hash]).fetchone()
+                self._move(folder_id, row, item, stats, restored=bool(row["missing"]))
+                return
+        self._add_new(folder_id, item, oshash, video_hash, new_full, stats, collided_with=live_others)
+
+    def _add_new(self, folder_id: int, item: FoundFile, oshash: str, video_hash: str, full: str | None, stats: ScanStats, collided_with: list) -> None:
+        try:
+            info = probe(item.path)
+        except ProbeError as exc:
+            self._record_error(folder_id, item, str(exc), stats)
+            return
+        meta, problems = records.effective_meta(self.db, video_hash, item.path, self.config)
+        now = now_iso()
+        with write_transaction(self.db):
+            self.db["videos"].insert(
+                {
+                    "hash": video_hash,
+                    "oshash": oshash,
+                    "full_hash": full,
+                    "path": item.path,
+                    "folder_id": folder_id,
+                    "filename": os.path.basename(item.path),
+                    "size": item.size,
+                    "mtime": item.mtime,
+                    "sidecar_mtime": item.sidecar_mtime,
+                    "title": meta.get("title") or "",
+                    "added_at": now,
+                    "updated_at": now,
+                    **info.as_dict(),
+                },
+                replace=True,
+            )
+            records.apply_meta(self.db, video_hash, meta)
+            for cand in collided_with:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO collisions (oshash, hash_a, path_a, hash_b, path_b, found_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [oshash, cand["hash"], cand["path"], video_hash, item.path, now],
+                )
+        for problem in problems:
+            log.warning("%s: %s", item.path, problem)
+        stats.new += 1
+        stats.changed_hashes.append(video_hash)
+        log.info("indexed %s as %s", item.path, video_hash)
+
+    def _move(self, folder_id: int, row: Any, item: FoundFile, stats: ScanStats, restored: bool) -> None:
+        old_path = row["path"]
+        with write_transaction(self.db):
+            self.db.execute(
+                "UPDATE videos SET path = ?, folder_id = ?, filename = ?, size = ?, mtime = ?, missing = 0, missing_since = NULL, updated_at = ? WHERE hash = ?",
+                [item.path, folder_id, os.path.basename(item.path), item.size, item.mtime, now_iso(), row["hash"]],
+            )
+        self._refresh_metadata(row["hash"], item, stats, count=False)
+        if restored:
+            stats.restored += 1
+            log.info("restored %s at %s (was missing from %s)", row["hash"], item.path, old_path)
+        else:
+            stats.moved += 1
+            log.info("moved %s: %s -> %s", row["hash"], old_path, item.path)
+        stats.changed_hashes.append(row["hash"])
+
+    def _add_duplicate(self, folder_id: int, cand: Any, item: FoundFile, stats: ScanStats) -> None:
+        with write_transaction(self.db):
+            self.db.execute(
+                "INSERT INTO duplicates (path, hash, folder_id, size, mtime, found_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET hash = excluded.hash, size = excluded.size, mtime = excluded.mtime",
+                [item.path, cand["hash"], folder_id, item.size, item.mtime, now_iso()],
+            )
+        stats.duplicates += 1
+        log.info("duplicate: %s has the same content as %s (video %s)", item.path, cand["path"], cand["hash"])
+
+    def _refresh_metadata(self, video_hash: str, item: FoundFile, stats: ScanStats, count: bool = True) -> None:
+        meta, problems = records.effective_meta(self.db, video_hash, item.path, self.config)
+        with write_transaction(self.db):
+            records.apply_meta(self.db, video_hash, meta)
+            self.db.execute("UPDATE videos SET sidecar_mtime = ? WHERE hash = ?", [item.sidecar_mtime, video_hash])
+        for problem in problems:
+            log.warning("%s: %s", item.path, problem)
+        if count:
+            stats.updated += 1
+            stats.changed_hashes.append(video_hash)
+
+    # -- after the walk ------------------------------------------------------------------
+    def _forget_unseen(self, folder_id: int, known_videos: dict, known_duplicates: dict, known_errors: dict, seen: set[str], stats: ScanStats) -> None:
+        db = self.db
+        gone_dups = [p for p in known_duplicates if p not in seen]
+        gone_errors = [p for p in known_errors if p not in seen]
+        with write_transaction(db):
+            for path in gone_dups:
+                db.execute("DELETE FROM duplicates WHERE path = ?", [path])
+                log.info("duplicate copy %s is gone", path)
+            for path in gone_errors:
+                db.execute("DELETE FROM scan_errors WHERE path = ?", [path])
+        for path, row in known_videos.items():
+            if path in seen:
+                continue
+            current = db.execute("SELECT path, missing FROM videos WHERE hash = ?", [row[1]]).fetchone()
+            if current is None or current["path"] != path or current["missing"]:
+                continue  # moved during this scan
+            if os.path.exists(path):
+                continue  # e.g. it became hidden or an extension was removed: leave it
+            spare = db.execute("SELECT path, folder_id, size, mtime FROM duplicates WHERE hash = ? ORDER BY found_at", [row[1]]).fetchall()
+            spare = [s for s in spare if os.path.exists(s["path"])]
+            with write_transaction(db):
+                if spare:
+                    copy = spare[0]
+                    db.execute(
+                        "UPDATE videos SET path = ?, folder_id = ?, filename = ?, size = ?, mtime = ?, updated_at = ? WHERE hash = ?",
+                        [copy["path"], copy["folder_id"], os.path.basename(copy["path"]), copy["size"], copy["mtime"], now_iso(), row[1]],
+                    )
+                    db.execute("DELETE FROM duplicates WHERE path = ?", [copy["path"]])
+                    log.info("video %s: %s is gone, its duplicate %s takes over", row[1], path, copy["path"])
+                    stats.moved += 1
+                else:
+                    db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE hash = ?", [now_iso(), row[1]])
+                    log.info("video %s is missing: %s is gone", row[1], path)
+                    stats.missing += 1

@@ -1,0 +1,130 @@
+"""Reading videos for the API: full records, random and seeded picks, name listings."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+import sqlite_utils
+
+from vidlib.errors import NotFound
+from vidlib.filters import visible_sql
+from vidlib.library import records
+from vidlib.media import MEDIA_KINDS
+
+_COLUMNS = (
+    "v.hash, v.title, v.filename, v.path, s.name AS studio, v.date, v.description, v.duration, v.width, v.height, "
+    "v.fps, v.video_codec, v.audio_codec, v.bitrate, v.container, v.rotation, v.size, v.added_at, v.missing, "
+    "(SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS favourite"
+)
+
+
+def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, Any]]:
+    """Full API records for ``hashes``, in the given order (unknown hashes are left out)."""
+    if not hashes:
+        return []
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(f"SELECT {_COLUMNS} FROM videos v LEFT JOIN studios s ON s.id = v.studio_id WHERE v.hash IN ({marks})", chunk):
+            rows[row["hash"]] = dict(row)
+    names = records.video_names(db, list(rows))
+    media: dict[str, dict[str, Any]] = {h: {} for h in rows}
+    if rows:
+        keys = list(rows)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for m in db.execute(f"SELECT hash, kind, status, progress, error FROM media WHERE hash IN ({marks})", chunk):
+                media[m["hash"]][m["kind"]] = {"status": m["status"], "progress": m["progress"], "error": m["error"]}
+    result = []
+    for video_hash in hashes:
+        row = rows.get(video_hash)
+        if row is None:
+            continue
+        row.update(names[video_hash])
+        row["favourite"] = bool(row["favourite"])
+        row["missing"] = bool(row["missing"])
+        row["url"] = f"/video/{video_hash}"
+        row["media"] = {kind: media[video_hash].get(kind, {"status": "missing", "progress": None, "error": None}) for kind in MEDIA_KINDS}
+        result.append(row)
+    return result
+
+
+def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = True) -> dict[str, Any]:
+    """One video's record; ``NotFound`` for an unknown, missing or filtered-out video."""
+    where = visible_sql("v") if visible_only else "1"
+    row = db.execute(f"SELECT v.hash FROM videos v WHERE v.hash = ? AND {where}", [video_hash]).fetchone()
+    if row is None:
+        raise NotFound(f"no video with hash {video_hash}")
+    return load_videos(db, [video_hash])[0]
+
+
+def visible_hashes(db: sqlite_utils.Database) -> list[str]:
+    """Hashes of every visible video, sorted."""
+    return [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.hash")]
+
+
+def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> str:
+    """A uniformly random visible video's hash; ``NotFound`` when the library is empty."""
+    rng = rng or random.SystemRandom()
+    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_sql('v')}").fetchone()[0]
+    if not count:
+        raise NotFound("the library has no videos")
+    offset = rng.randrange(count)
+    return db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.hash LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
+
+
+def seeded_order(db: sqlite_utils.Database, seed: int) -> list[str]:
+    """Every visible hash in a shuffled order fixed by ``seed``.
+
+    Each video's place depends only on (seed, hash), so the same seed on the same library
+    gives the same sequence, and adding a video does not reshuffle the others.
+    """
+    prefix = f"{seed}:".encode()
+    return sorted(visible_hashes(db), key=lambda h: hashlib.blake2b(prefix + h.encode(), digest_size=8).digest())
+
+
+def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: random.Random | None = None) -> str:
+    """A weighted random pick among the best candidates for the spotlight.
+
+    Candidates are visible videos that are favourites, have a large teaser, or are at least
+    SPOTLIGHT_MIN_HEIGHT on their short side (720p and up). Weight = 1 + 2·favourite + 2·has large teaser + 1·high
+    resolution. With no candidates, any visible video is picked.
+    """
+    rng = rng or random.SystemRandom()
+    rows = db.execute(
+        f"""SELECT v.hash,
+               EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
+               EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
+               COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
+            FROM videos v WHERE {visible_sql('v')}""",
+        [config["SPOTLIGHT_MIN_HEIGHT"]],
+    ).fetchall()
+    candidates = [(r["hash"], 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]) for r in rows if r["fav"] or r["teaser"] or r["hd"]]
+    if not candidates:
+        return random_hash(db, rng)
+    hashes, weights = zip(*candidates)
+    return rng.choices(hashes, weights=weights, k=1)[0]
+
+
+def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, page: int, per_page: int) -> tuple[list[dict], int]:
+    """Performers or studios with the number of visible videos, filtered by substring ``q``."""
+    if kind == "performers":
+        source = "performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash"
+    elif kind == "studios":
+        source = "studios n JOIN videos v ON v.studio_id = n.id"
+    else:
+        raise ValueError(kind)
+    params: list[Any] = []
+    where = visible_sql("v")
+    if q:
+        where += " AND n.name LIKE ? ESCAPE '\\'"
+        params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    base = f"SELECT n.name AS name, COUNT(*) AS count FROM {source} WHERE {where} GROUP BY n.id"
+    total = db.execute(f"SELECT COUNT(*) FROM ({base})", params).fetchone()[0]
+    order = "count DESC, name COLLATE NOCASE" if sort == "count" else "name COLLATE NOCASE"
+    rows = db.execute(f"{base} ORDER BY {order} LIMIT ? OFFSET ?", params + [per_page, (page - 1) * per_page])
+    return [dict(r) for r in rows], total

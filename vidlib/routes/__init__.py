@@ -1,0 +1,39 @@
+"""HTTP routes: one flask-smorest blueprint per module (api, media, later search)."""
+
+from __future__ import annotations
+
+import flask_smorest
+from webargs.flaskparser import FlaskParser
+
+from vidlib.errors import VidlibError, abort_for
+from vidlib.library.hashing import is_valid_hash
+
+
+class _Parser(FlaskParser):
+    # Bad query strings and bodies are client errors: 400, not webargs' default 422.
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest Blueprint whose argument validation answers 400."""
+
+    ARGUMENTS_PARSER = _Parser()
+
+
+def check_hash(value: str) -> str:
+    """Abort 400 unless ``value`` looks like a video hash."""
+    if not is_valid_hash(value):
+        abort_for(VidlibError(f"malformed video hash {value[:40]!r}: expected 16 hex digits"))
+    return value
+
+
+def page_size(requested: int | None) -> int:
+    """The per_page to use: the default when absent, 400 above MAX_PAGE_SIZE."""
+    from flask import current_app
+
+    if requested is None:
+        return current_app.config["DEFAULT_PAGE_SIZE"]
+    maximum = current_app.config["MAX_PAGE_SIZE"]
+    if requested > maximum:
+        abort_for(VidlibError(f"per_page must be at most {maximum}"))
+    return requested

@@ -1,0 +1,142 @@
+"""marshmallow schemas of the API's requests and responses (the OpenAPI spec is built from them)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class MediaStatusSchema(Schema):
+    status = fields.String(required=True, metadata={"description": "missing, queued, running, done or failed"})
+    progress = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class MediaMapSchema(Schema):
+    poster = fields.Nested(MediaStatusSchema)
+    preview_thumbnails = fields.Nested(MediaStatusSchema)
+    seek_thumbnails = fields.Nested(MediaStatusSchema)
+    teaser_small = fields.Nested(MediaStatusSchema)
+    teaser_large = fields.Nested(MediaStatusSchema)
+
+
+class VideoSchema(Schema):
+    hash = fields.String(required=True, metadata={"description": "content id (oshash, 16 hex digits)"})
+    title = fields.String(required=True)
+    filename = fields.String(required=True)
+    studio = fields.String(allow_none=True)
+    performers = fields.List(fields.String(), required=True)
+    categories = fields.List(fields.String(), required=True)
+    date = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD or YYYY"})
+    description = fields.String(allow_none=True)
+    duration = fields.Float(allow_none=True, metadata={"description": "seconds"})
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    fps = fields.Float(allow_none=True)
+    video_codec = fields.String(allow_none=True)
+    audio_codec = fields.String(allow_none=True)
+    bitrate = fields.Integer(allow_none=True, metadata={"description": "bits per second"})
+    container = fields.String(allow_none=True)
+    rotation = fields.Integer(required=True, metadata={"description": "display rotation in degrees"})
+    size = fields.Integer(required=True, metadata={"description": "bytes"})
+    added_at = fields.String(required=True)
+    favourite = fields.Boolean(required=True)
+    url = fields.String(required=True, metadata={"description": "where the video bytes are served (HTTP Range)"})
+    media = fields.Nested(MediaMapSchema, required=True)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=None, validate=validate.Range(min=1), metadata={"description": "at most MAX_PAGE_SIZE"})
+
+
+class NameListArgsSchema(PageArgsSchema):
+    q = fields.String(load_default=None, validate=validate.Length(max=200), metadata={"description": "substring filter"})
+    sort = fields.String(load_default="name", validate=validate.OneOf(["name", "count"]))
+
+
+class NameCountSchema(Schema):
+    name = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class NameListSchema(Schema):
+    items = fields.List(fields.Nested(NameCountSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class VideoPageSchema(Schema):
+    items = fields.List(fields.Nested(VideoSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class SeededPageSchema(VideoPageSchema):
+    seed = fields.Integer(required=True)
+
+
+class FavouriteSchema(Schema):
+    hash = fields.String(required=True)
+    favourite = fields.Boolean(required=True)
+
+
+class FolderSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(required=True)
+    added_at = fields.String(required=True)
+    last_scan_at = fields.String(allow_none=True)
+    force_polling = fields.Boolean(required=True)
+    video_count = fields.Integer(required=True)
+    reachable = fields.Boolean(required=True)
+    scan_job = fields.String(allow_none=True, metadata={"description": "id of the queued scan job, if one was queued"})
+
+
+class FolderAddSchema(Schema):
+    path = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class RescanArgsSchema(Schema):
+    folder_id = fields.Integer(load_default=None, metadata={"description": "one folder; all folders when absent"})
+
+
+class JobsSchema(Schema):
+    jobs = fields.List(fields.String(), required=True)
+
+
+class DuplicateSchema(Schema):
+    hash = fields.String(required=True)
+    path = fields.String(required=True, metadata={"description": "the video's primary path"})
+    copies = fields.List(fields.String(), required=True, metadata={"description": "other paths with identical content"})
+
+
+class CollisionSchema(Schema):
+    oshash = fields.String(required=True)
+    hash_a = fields.String(required=True)
+    path_a = fields.String(required=True)
+    hash_b = fields.String(required=True)
+    path_b = fields.String(required=True)
+    found_at = fields.String(required=True)
+
+
+class ScanErrorSchema(Schema):
+    path = fields.String(required=True)
+    reason = fields.String(required=True)
+    size = fields.Integer(allow_none=True)
+    at = fields.String(required=True)
+
+
+class StatsSchema(Schema):
+    videos = fields.Integer(required=True)
+    missing = fields.Integer(required=True)
+    folders = fields.Integer(required=True)
+    performers = fields.Integer(required=True)
+    studios = fields.Integer(required=True)
+    categories = fields.Integer(required=True)
+    favourites = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
+    collisions = fields.Integer(required=True)
+    scan_errors = fields.Integer(required=True)
+    total_bytes = fields.Integer(required=True)
+    total_duration = fields.Float(required=True)

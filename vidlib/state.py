@@ -1,0 +1,114 @@
+"""The one ``AppState`` per process: config, database connections, Redis and job queues.
+
+Built by the app factory (web), ``worker.py``, the CLI and the watcher alike. Nothing
+connects at import time: the database opens per thread on first use, Redis on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import sqlite_utils
+
+from config import load_config, redis_url
+from vidlib import db as dbmod
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("scan", "media", "index")  # highest priority first
+
+
+class AppState:
+    """Per-process shared state. Safe to use from several threads."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._redis = None
+
+    # -- database -----------------------------------------------------------------------
+    @property
+    def db_path(self) -> str:
+        import os
+
+        return os.path.join(self.config["DATA_DIR"], self.config["DB_FILENAME"])
+
+    def ensure_dirs(self) -> None:
+        """Create the data and media directories if needed."""
+        import os
+
+        os.makedirs(self.config["DATA_DIR"], exist_ok=True)
+        os.makedirs(self.config["MEDIA_DIR"], exist_ok=True)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (opened and migrated on first use)."""
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            self.ensure_dirs()
+            conn = dbmod.connect(self.db_path, self.config["DB_BUSY_TIMEOUT_MS"])
+            self._local.db = conn
+        return conn
+
+    def close_db(self) -> None:
+        """Close this thread's connection, if open."""
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.close()
+            self._local.db = None
+
+    # -- redis / rq ----------------------------------------------------------------------
+    @property
+    def redis_url(self) -> str:
+        return redis_url(self.config)
+
+    @property
+    def redis(self):
+        """The Redis connection (created lazily; it connects on the first command)."""
+        with self._lock:
+            if self._redis is None:
+                from redis import Redis
+
+                self._redis = Redis.from_url(self.redis_url, socket_connect_timeout=2, health_check_interval=30)
+            return self._redis
+
+    def queue(self, name: str):
+        """The RQ queue called ``name`` (one of :data:`QUEUE_NAMES`)."""
+        from rq import Queue
+
+        if name not in QUEUE_NAMES:
+            raise ValueError(f"unknown queue {name!r}")
+        return Queue(name, connection=self.redis)
+
+    def redis_available(self) -> bool:
+        """True when Redis answers a ping right now."""
+        try:
+            return bool(self.redis.ping())
+        except Exception:
+            return False
+
+
+_process_state: AppState | None = None
+
+
+def init_process_state(config: dict[str, Any] | None = None) -> AppState:
+    """Create this process's state (worker, watcher); returns it."""
+    global _process_state
+    _process_state = AppState(config if config is not None else load_config())
+    return _process_state
+
+
+def current() -> AppState:
+    """The state of the running app (inside a Flask context) or of this process."""
+    try:
+        from flask import current_app
+
+        return current_app.extensions["vidlib"]
+    except (RuntimeError, KeyError):
+        pass
+    if _process_state is None:
+        return init_process_state()
+    return _process_state
