@@ -18,11 +18,10 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool = True) -> Flask:
     """Build the web app: config, state, blueprints, OpenAPI, CLI commands."""
-    from flask_smorest import Api
-
     from config import load_config
     from vidlib.cli import register_cli
     from vidlib.logs import configure_logging
+    from vidlib.routes import Api
     from vidlib.routes import api as api_routes
     from vidlib.routes import media as media_routes
     from vidlib.state import AppState

@@ -9,6 +9,28 @@ from vidlib.errors import VidlibError, abort_for
 from vidlib.library.hashing import is_valid_hash
 
 
+class Api(flask_smorest.Api):
+    """flask-smorest Api whose JSON errors always carry a ``message`` (vidlib.errors)."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        if "message" not in payload:
+            if payload.get("errors"):
+                payload["message"] = "invalid request: " + "; ".join(_flatten_errors(payload["errors"]))
+            else:
+                payload["message"] = error.description or error.name
+        return payload, code, headers
+
+
+def _flatten_errors(errors, prefix: str = "") -> list[str]:
+    """``{"query": {"page": ["Not a valid integer."]}}`` -> ``["query.page: Not a valid integer."]``."""
+    if isinstance(errors, dict):
+        return [line for key, value in errors.items() for line in _flatten_errors(value, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(errors, (list, tuple)):
+        return [line for value in errors for line in _flatten_errors(value, prefix)]
+    return [f"{prefix}: {errors}" if prefix else str(errors)]
+
+
 class _Parser(FlaskParser):
     # Bad query strings and bodies are client errors: 400, not webargs' default 422.
     DEFAULT_VALIDATION_STATUS = 400

@@ -26,9 +26,10 @@ _VIDEO_RESPONSES = {
 
 
 def _inside_library(path: str, db) -> bool:
-    absolute = os.path.abspath(path)
+    # Resolve symlinks: a link to a file outside every library folder must not be served.
+    real = os.path.realpath(path)
     for (folder,) in db.execute("SELECT path FROM folders"):
-        if absolute.startswith(folder.rstrip(os.sep) + os.sep):
+        if real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep):
             return True
     return False
 
