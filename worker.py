@@ -14,17 +14,6 @@ import time
 log = logging.getLogger("vidlib.worker")
 
 
-class JobIdFilter(logging.Filter):
-    """Stamp the current RQ job id on every log line a job writes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from rq import get_current_job
-
-        job = get_current_job()
-        record.job_id = job.id if job is not None else "-"
-        return True
-
-
 def wait_for_redis(st, deadline_s: float) -> None:
     """Wait until Redis answers (the embedded one may still be starting)."""
     deadline = time.monotonic() + deadline_s
@@ -45,9 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     from vidlib.logs import configure_logging
 
     config = load_config()
-    configure_logging(config, "worker")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(JobIdFilter())
+    configure_logging(config, "worker")  # lines carry the RQ job id
     st = state.init_process_state(config)
     # Heavy imports before the fork loop, so each work horse starts warm.
     import av  # noqa: F401

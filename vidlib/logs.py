@@ -40,6 +40,17 @@ class _ProcessNameFilter(logging.Filter):
         return True
 
 
+class JobIdFilter(logging.Filter):
+    """Stamp the current RQ job id (or "-") on every record, for worker log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from rq import get_current_job
+
+        job = get_current_job()
+        record.job_id = job.id if job is not None else "-"
+        return True
+
+
 def configure_logging(config: dict[str, Any], process: str) -> None:
     """Log to the console and to ``DATA_DIR/logs/<process>.log`` (rotating).
 
@@ -54,7 +65,8 @@ def configure_logging(config: dict[str, Any], process: str) -> None:
     if config["LOG_FORMAT"] == "json":
         formatter: logging.Formatter = JsonFormatter()
     else:
-        formatter = logging.Formatter(f"%(asctime)s %(levelname)s [{process}] %(name)s: %(message)s")
+        job = " [job %(job_id)s]" if process == "worker" else ""
+        formatter = logging.Formatter(f"%(asctime)s %(levelname)s [{process}]{job} %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     log_dir = os.path.join(config["DATA_DIR"], "logs")
     try:
@@ -73,6 +85,8 @@ def configure_logging(config: dict[str, Any], process: str) -> None:
         setattr(handler, _HANDLER_TAG, True)
         handler.setFormatter(formatter)
         handler.addFilter(_ProcessNameFilter(process))
+        if process == "worker":
+            handler.addFilter(JobIdFilter())
         root.addHandler(handler)
     root.setLevel(level)
     # Libraries that are chatty at INFO.
