@@ -88,6 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PERFORMER_SEPARATORS", "str", r",|&| and ", "Regular expression that splits a performer list in a file name."),
     Setting("FULL_HASH_CHUNK_BYTES", "int", 1 << 20, "Read size when a full-content hash is needed to tell a duplicate from a hash collision."),
     Setting("SPOTLIGHT_MIN_HEIGHT", "int", 720, "A video at least this tall counts as high resolution for the spotlight pick."),
+    # -- search
+    Setting("SEARCH_CANDIDATES", "int", 1000, "Most full-text matches (by bm25) that are reranked, faceted and paged for one search."),
+    Setting("SEARCH_RERANK_WEIGHT", "float", 0.5, "Share of the TF-IDF cosine in the relevance score (the rest is normalised bm25)."),
+    Setting("SIMILARITY_MAX_DF", "float", 0.5, "Profile tokens found in more than this share of videos are ignored by similarity."),
+    Setting("INDEX_DEBOUNCE_SECONDS", "int", 10, "Delay before the similarity index is rebuilt after library changes (a burst gives one rebuild)."),
     # -- logging
     Setting("LOG_LEVEL", "str", "INFO", "Log level for the console and the log files (DEBUG, INFO, WARNING, ERROR)."),
     Setting("LOG_FORMAT", "str", "text", "Log line format: text or json."),

@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     from vidlib.routes import Api
     from vidlib.routes import api as api_routes
     from vidlib.routes import media as media_routes
+    from vidlib.routes import search as search_routes
     from vidlib.state import AppState
 
     config = load_config(test_config)
@@ -49,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     api = Api(app)
     api.register_blueprint(api_routes.blp)
     api.register_blueprint(media_routes.blp)
+    api.register_blueprint(search_routes.blp)
     register_cli(app)
 
     @app.teardown_appcontext

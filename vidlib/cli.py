@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask import Flask
@@ -62,7 +63,7 @@ def folders_command() -> None:
         click.echo(f"{folder['id']:>4}  {folder['video_count']:>7} videos  {folder['path']}{reach}")
 
 
-def _run_scan(st, folder_ids: list[int]) -> None:
+def _run_scan(st, folder_ids: list[int], reindex: bool = True) -> None:
     from vidlib.library.scanner import Scanner, ScanStats
 
     total = ScanStats()
@@ -73,7 +74,7 @@ def _run_scan(st, folder_ids: list[int]) -> None:
         def progress(done: int, count: int) -> None:
             bar = bar_state.get("bar")
             if bar is None:
-                bar = bar_state["bar"] = click.progressbar(length=count, label=f"scanning {path}", show_pos=True, file=click.get_text_stream("stderr"))
+                bar = bar_state["bar"] = click.progressbar(length=count, label=f"scanning {path}", show_pos=True, file=sys.stderr)  # read at call time: CliRunner swaps it
                 bar.__enter__()
             bar.update(done - bar.pos)
 
@@ -82,13 +83,28 @@ def _run_scan(st, folder_ids: list[int]) -> None:
             bar_state["bar"].__exit__(None, None, None)
         total.add(stats)
     click.echo(total.summary())
+    if total.changed_hashes or total.missing:
+        from vidlib.db import bump_library_version, write_transaction
+
+        with write_transaction(st.db):
+            bump_library_version(st.db)
+        if reindex:
+            _reindex(st)
+
+
+def _reindex(st) -> None:
+    from vidlib.search.index import rebuild
+
+    index = rebuild(st.db, st.config)
+    click.echo(f"similarity index: {len(index.hashes)} videos, {index.matrix.shape[1]} terms")
 
 
 @click.command("scan")
 @click.option("--folder", "folder", default=None, help="Only this folder (path or id).")
 @click.option("--enqueue", is_flag=True, help="Queue scan jobs for the worker instead of scanning here.")
+@click.option("--reindex/--no-reindex", default=True, help="Rebuild the similarity index here when the library changed.")
 @with_appcontext
-def scan_command(folder: str | None, enqueue: bool) -> None:
+def scan_command(folder: str | None, enqueue: bool, reindex: bool) -> None:
     """Scan the library folders for new, changed, moved and missing videos."""
     import os
 
@@ -112,7 +128,7 @@ def scan_command(folder: str | None, enqueue: bool) -> None:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"{'queued' if created else 'already queued'}: {job.id}")
         return
-    _run_scan(st, ids)
+    _run_scan(st, ids, reindex)
 
 
 @click.command("import-legacy")
@@ -128,6 +144,12 @@ def import_legacy_command(path: str) -> None:
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot import {path}: {exc}") from None
     click.echo(report.summary())
+    if report.videos_matched:
+        from vidlib.db import bump_library_version, write_transaction
+
+        with write_transaction(st.db):
+            bump_library_version(st.db)
+        _reindex(st)
     for line in report.videos_unmatched + report.lines_unmatched:
         click.echo(f"  unmatched: {line}", err=True)
 
@@ -158,7 +180,37 @@ def stats_command(as_json: bool) -> None:
         click.echo(f"{key:>15}: {value}")
 
 
-COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command)
+@click.command("reindex")
+@click.option("--enqueue", is_flag=True, help="Queue the rebuild for the worker instead of building here.")
+@with_appcontext
+def reindex_command(enqueue: bool) -> None:
+    """Rebuild the TF-IDF similarity index (search rerank, similar videos/performers/studios)."""
+    st = _state()
+    if enqueue:
+        from vidlib import jobs
+
+        try:
+            job, created = jobs.enqueue_index_rebuild(delay=0)
+        except jobs.QueueUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{'queued' if created else 'already queued'}: {job.id}")
+        return
+    _reindex(st)
+
+
+@click.command("rebuild-fts")
+@with_appcontext
+def rebuild_fts_command() -> None:
+    """Rebuild the full-text search table from the videos (e.g. after VACUUM)."""
+    from vidlib.db import rebuild_fts, write_transaction
+
+    st = _state()
+    with write_transaction(st.db):
+        rows = rebuild_fts(st.db)
+    click.echo(f"full-text index rebuilt: {rows} videos")
+
+
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command)
 
 
 def register_cli(app: Flask) -> None:

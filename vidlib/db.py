@@ -255,3 +255,85 @@ def get_or_create_name(db: sqlite_utils.Database, table: str, name: str) -> int:
     if row:
         return row[0]
     return db.execute(f"INSERT INTO {table} (name) VALUES (?)", [name]).lastrowid
+
+
+# The FTS row of a video, rebuilt by the triggers below. Performer and category names are
+# joined with " | " so a phrase never spans two names.
+_FTS_ROW = """
+    INSERT INTO video_fts (rowid, title, studio, performers, categories, description, filename)
+    SELECT v.rowid, v.title, COALESCE(s.name, ''),
+        COALESCE((SELECT group_concat(p.name, ' | ') FROM video_performers vp JOIN performers p ON p.id = vp.performer_id WHERE vp.hash = v.hash), ''),
+        COALESCE((SELECT group_concat(c.name, ' | ') FROM video_categories vc JOIN categories c ON c.id = vc.category_id WHERE vc.hash = v.hash), ''),
+        COALESCE(v.description, ''), v.filename
+    FROM videos v LEFT JOIN studios s ON s.id = v.studio_id WHERE v.hash = {hash};
+"""
+
+
+@migration
+def m002_search(db: sqlite_utils.Database) -> None:
+    """Full-text search (FTS5 with porter stemming, accents folded, prefixes) kept in sync by triggers.
+
+    The FTS rowid is the videos rowid; `flask --app vidlib rebuild-fts` rebuilds it (VACUUM may
+    renumber rowids of a table without an INTEGER PRIMARY KEY).
+    """
+    _run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE video_fts USING fts5(
+            title, studio, performers, categories, description, filename,
+            tokenize = 'porter unicode61 remove_diacritics 2',
+            prefix = '2 3 4'
+        );
+        CREATE TABLE index_state (
+            name TEXT PRIMARY KEY,
+            version INTEGER NOT NULL DEFAULT 0,
+            built_version INTEGER NOT NULL DEFAULT 0,
+            built_at TEXT,
+            info TEXT
+        );
+        INSERT INTO index_state (name, version) VALUES ('similarity', 1);
+        INSERT INTO video_fts (video_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 3.0, 2.0, 0.5, 1.0)');
+        """
+        + f"""
+        CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
+            {_FTS_ROW.format(hash="new.hash")}
+        END;
+        CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, studio_id, description, filename ON videos BEGIN
+            DELETE FROM video_fts WHERE rowid = old.rowid;
+            {_FTS_ROW.format(hash="new.hash")}
+        END;
+        CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
+            DELETE FROM video_fts WHERE rowid = old.rowid;
+        END;
+        CREATE TRIGGER video_performers_fts_insert AFTER INSERT ON video_performers BEGIN
+            DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = new.hash);
+            {_FTS_ROW.format(hash="new.hash")}
+        END;
+        CREATE TRIGGER video_performers_fts_delete AFTER DELETE ON video_performers BEGIN
+            DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = old.hash);
+            {_FTS_ROW.format(hash="old.hash")}
+        END;
+        CREATE TRIGGER video_categories_fts_insert AFTER INSERT ON video_categories BEGIN
+            DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = new.hash);
+            {_FTS_ROW.format(hash="new.hash")}
+        END;
+        CREATE TRIGGER video_categories_fts_delete AFTER DELETE ON video_categories BEGIN
+            DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = old.hash);
+            {_FTS_ROW.format(hash="old.hash")}
+        END;
+        """
+    )
+    rebuild_fts(db)
+
+
+def rebuild_fts(db: sqlite_utils.Database) -> int:
+    """Refill the FTS table from the videos (inside the caller's transaction); returns the row count."""
+    db.execute("DELETE FROM video_fts")
+    db.execute(_FTS_ROW.replace("WHERE v.hash = {hash};", ";"))
+    return db.execute("SELECT COUNT(*) FROM video_fts").fetchone()[0]
+
+
+def bump_library_version(db: sqlite_utils.Database) -> int:
+    """Record that the library changed (the similarity index is now stale); returns the new version."""
+    db.execute("UPDATE index_state SET version = version + 1 WHERE name = 'similarity'")
+    return db.execute("SELECT version FROM index_state WHERE name = 'similarity'").fetchone()[0]

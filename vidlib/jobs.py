@@ -18,13 +18,14 @@ class QueueUnavailable(Exception):
     """Redis cannot be reached, so the work cannot be queued."""
 
 
-def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, **options: Any):
-    """Queue ``func(*args)`` once under ``job_id``; returns ``(job, created)``.
+def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, delay: float = 0, **options: Any):
+    """Queue ``func(*args)`` once under ``job_id`` (after ``delay`` seconds); returns ``(job, created)``.
 
-    If a job with that id is queued or running, it is returned and nothing new is queued. A
-    finished, failed or cancelled job with that id is replaced, so the work can be asked for
-    again later.
+    If a job with that id is scheduled, queued or running, it is returned and nothing new is
+    queued. A finished, failed or cancelled job with that id is replaced, so the work can be
+    asked for again later.
     """
+    import datetime
     from redis.exceptions import RedisError
     from rq.exceptions import DuplicateJobError, NoSuchJobError
     from rq.job import Job, JobStatus
@@ -34,6 +35,8 @@ def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, 
         queue = st.queue(queue_name)
         for _ in range(3):
             try:
+                if delay > 0:
+                    return queue.enqueue_in(datetime.timedelta(seconds=delay), func, *args, job_id=job_id, unique=True, **options), True
                 return queue.enqueue(func, *args, job_id=job_id, unique=True, **options), True
             except DuplicateJobError:
                 try:
@@ -50,12 +53,50 @@ def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, 
 
 
 def scan_folder(folder_id: int) -> dict[str, Any]:
-    """Job: scan one library folder."""
+    """Job: scan one library folder; a change queues a (debounced) similarity index rebuild."""
     from vidlib.library.scanner import Scanner
 
     st = state.current()
     stats = Scanner(st.db, st.config).scan_folder(folder_id)
+    if stats.changed_hashes or stats.missing:
+        library_changed()
     return stats.as_dict()
+
+
+def library_changed() -> None:
+    """Mark the similarity index stale and queue its rebuild (one rebuild for a burst of changes)."""
+    from vidlib.db import bump_library_version, write_transaction
+
+    st = state.current()
+    with write_transaction(st.db):
+        bump_library_version(st.db)
+    try:
+        enqueue_index_rebuild()
+    except QueueUnavailable as exc:
+        log.warning("similarity index rebuild not queued: %s", exc)
+
+
+def rebuild_index() -> dict[str, Any]:
+    """Job: rebuild the similarity index from the database."""
+    from vidlib.search.index import rebuild
+
+    st = state.current()
+    index = rebuild(st.db, st.config)
+    return {"videos": len(index.hashes), "terms": int(index.matrix.shape[1]), "version": index.built_version}
+
+
+def enqueue_index_rebuild(delay: float | None = None):
+    """Queue an index rebuild after INDEX_DEBOUNCE_SECONDS (or ``delay``); a no-op if one is pending.
+
+    While a rebuild runs, the changes it may have missed get one follow-up rebuild (a second
+    job id), so the index always ends up built from the latest library.
+    """
+    st = state.current()
+    delay = st.config["INDEX_DEBOUNCE_SECONDS"] if delay is None else delay
+    job, created = enqueue("index", rebuild_index, job_id="index-rebuild", delay=delay, result_ttl=600)
+    if not created and job.get_status(refresh=False) == "started":
+        job, created = enqueue("index", rebuild_index, job_id="index-rebuild-next", delay=delay, result_ttl=600)
+    return job, created
 
 
 def enqueue_scan(folder_id: int):

@@ -140,3 +140,85 @@ class StatsSchema(Schema):
     scan_errors = fields.Integer(required=True)
     total_bytes = fields.Integer(required=True)
     total_duration = fields.Float(required=True)
+
+
+# -- search -----------------------------------------------------------------------------
+
+
+class SearchArgsSchema(Schema):
+    q = fields.String(load_default="", validate=validate.Length(max=20000), metadata={"description": "free text; every word must match (typos forgiven)"})
+    raw = fields.Boolean(load_default=False, metadata={"description": "treat q as raw FTS5 query syntax"})
+    studio = fields.List(fields.String(validate=validate.Length(max=500)), load_default=list, metadata={"description": "repeatable; any of them"})
+    performer = fields.List(fields.String(validate=validate.Length(max=500)), load_default=list, metadata={"description": "repeatable; all of them"})
+    category = fields.List(fields.String(validate=validate.Length(max=500)), load_default=list, metadata={"description": "repeatable; all of them"})
+    favourites = fields.Boolean(load_default=False, metadata={"description": "only favourites"})
+    min_duration = fields.Float(load_default=None, validate=validate.Range(min=0, max=1e7), metadata={"description": "seconds"})
+    max_duration = fields.Float(load_default=None, validate=validate.Range(min=0, max=1e7), metadata={"description": "seconds"})
+    min_height = fields.Integer(load_default=None, validate=validate.Range(min=0, max=100000))
+    added_since = fields.Date(load_default=None, metadata={"description": "YYYY-MM-DD"})
+    sort = fields.String(load_default=None, validate=validate.OneOf(["relevance", "newest", "oldest", "longest", "shortest", "title", "random"]), metadata={"description": "default: relevance with q, newest without"})
+    seed = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1), metadata={"description": "seed of sort=random"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    facets = fields.Boolean(load_default=False, metadata={"description": "include studio/performer/category counts among the matches"})
+
+
+class ScoredVideoSchema(VideoSchema):
+    score = fields.Float(allow_none=True, metadata={"description": "relevance or similarity score"})
+
+
+class FacetsSchema(Schema):
+    studios = fields.List(fields.Nested(NameCountSchema))
+    performers = fields.List(fields.Nested(NameCountSchema))
+    categories = fields.List(fields.Nested(NameCountSchema))
+
+
+class SearchResultSchema(Schema):
+    items = fields.List(fields.Nested(ScoredVideoSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    sort = fields.String(required=True)
+    corrected = fields.String(allow_none=True, metadata={"description": "the query as typo-corrected, when a correction was used"})
+    facets = fields.Nested(FacetsSchema, allow_none=True)
+
+
+class AutocompleteArgsSchema(Schema):
+    q = fields.String(required=True, validate=validate.Length(max=500))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class SuggestionSchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "performer, studio, category or title"})
+    value = fields.String(required=True)
+    count = fields.Integer(allow_none=True)
+    hash = fields.String(allow_none=True)
+
+
+class SimilarVideosSchema(Schema):
+    items = fields.List(fields.Nested(ScoredVideoSchema), required=True)
+    start_from = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    has_more = fields.Boolean(required=True)
+
+
+class SimilarNameSchema(Schema):
+    name = fields.String(required=True)
+    score = fields.Float(required=True)
+    count = fields.Integer(required=True)
+
+
+class SimilarNamesSchema(Schema):
+    name = fields.String(required=True)
+    items = fields.List(fields.Nested(SimilarNameSchema), required=True)
+
+
+class SimilarNamesArgsSchema(Schema):
+    limit = fields.Integer(load_default=24, validate=validate.Range(min=1, max=200))
+
+
+class ContentFilterSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["studio", "category", "performer"]))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    added_at = fields.String(dump_only=True)

@@ -28,6 +28,16 @@ class AppState:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._redis = None
+        self._index_holder = None
+
+    @property
+    def similarity(self):
+        """The loaded similarity index (reloaded when a newer build is stamped), or None."""
+        if self._index_holder is None:
+            from vidlib.search.index import IndexHolder
+
+            self._index_holder = IndexHolder(self.config)
+        return self._index_holder.get(self.db)
 
     # -- database -----------------------------------------------------------------------
     @property

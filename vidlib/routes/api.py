@@ -14,8 +14,10 @@ from vidlib.library import folders as folder_lib
 from vidlib.library import videos as video_lib
 from vidlib.library.stats import library_stats
 from vidlib.routes import Blueprint, check_hash, page_size
+from vidlib import filters as filter_lib
 from vidlib.schemas import (
     CollisionSchema,
+    ContentFilterSchema,
     DuplicateSchema,
     FavouriteSchema,
     FolderAddSchema,
@@ -219,6 +221,7 @@ class Folder(MethodView):
             folder_lib.remove_folder(_db(), folder_id)
         except NotFound as exc:
             abort_for(exc)
+        jobs.library_changed()
         log.info("library folder %s removed", folder_id)
 
 
@@ -289,3 +292,36 @@ class Stats(MethodView):
     def get(self):
         """Library-wide counts"""
         return library_stats(_db())
+
+
+@blp.route("/content-filters")
+class ContentFilters(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(200, ContentFilterSchema(many=True))
+    def get(self):
+        """Site-wide content filters (each hides a studio, category or performer everywhere)"""
+        return filter_lib.list_filters(_db())
+
+    @blp.arguments(ContentFilterSchema)
+    @blp.response(201, ContentFilterSchema)
+    def post(self, body):
+        """Add a content filter (idempotent: adding an existing one returns it)"""
+        try:
+            row = filter_lib.add_filter(_db(), body["kind"], body["value"])
+        except ValueError as exc:
+            abort_for(VidlibError(str(exc)))
+        log.info("content filter added: %s = %s", row["kind"], row["value"])
+        return row
+
+
+@blp.route("/content-filters/<int:filter_id>")
+class ContentFilter(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(204)
+    def delete(self, filter_id):
+        """Remove a content filter"""
+        if not filter_lib.remove_filter(_db(), filter_id):
+            abort_for(NotFound(f"no content filter with id {filter_id}"))
+        log.info("content filter %s removed", filter_id)

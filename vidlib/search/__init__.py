@@ -1,0 +1,1 @@
+"""Search and discovery: FTS5 keyword search with TF-IDF reranking, similar videos and names."""

@@ -1,0 +1,72 @@
+"""Similar videos, performers and studios from the TF-IDF index, with content filters applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from vidlib.errors import NotFound
+from vidlib.filters import visible_sql
+from vidlib.library.videos import load_videos
+from vidlib.search.tfidf import SimilarityIndex, fold
+
+
+def _visible(db: sqlite_utils.Database, hashes: list[str]) -> set[str]:
+    if not hashes:
+        return set()
+    import json
+
+    rows = db.execute(f"SELECT v.hash FROM videos v WHERE v.hash IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}", [json.dumps(hashes)])
+    return {r[0] for r in rows}
+
+
+def similar_videos(db: sqlite_utils.Database, index: SimilarityIndex, video_hash: str, start_from: int, limit: int) -> dict[str, Any]:
+    """Neighbours ``start_from .. start_from+limit`` of a visible video, hidden ones skipped."""
+    want = start_from + limit + 1
+    fetch = max(want * 2, 64)
+    while True:
+        ranked = index.neighbours(video_hash, fetch)
+        visible = _visible(db, [h for h, _ in ranked])
+        shown = [(h, s) for h, s in ranked if h in visible]
+        if len(shown) >= want or len(ranked) < fetch:
+            break
+        fetch *= 4
+    window = shown[start_from : start_from + limit]
+    scores = dict(window)
+    items = load_videos(db, [h for h, _ in window])
+    for item in items:
+        item["score"] = round(scores[item["hash"]], 6)
+    return {"items": items, "start_from": start_from, "limit": limit, "has_more": len(shown) > start_from + limit}
+
+
+def _visible_counts(db: sqlite_utils.Database, kind: str, names: list[str]) -> dict[str, int]:
+    import json
+
+    if kind == "performers":
+        sql = (
+            "SELECT n.name, COUNT(*) FROM performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash "
+            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
+        )
+    else:
+        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
+    return {name.casefold(): count for name, count in db.execute(sql, [json.dumps(names)])}
+
+
+def similar_names(db: sqlite_utils.Database, index: SimilarityIndex, kind: str, name: str, limit: int) -> dict[str, Any]:
+    """Performers (or studios) most similar to ``name``; each with a score and its visible video count."""
+    label = kind[:-1]
+    own = _visible_counts(db, kind, [name])
+    group = index.groups[kind]
+    if name.casefold() not in own or group.position.get(fold(name)) is None:
+        raise NotFound(f"no {label} called {name!r}")
+    fetch = limit * 2 + 8
+    while True:
+        ranked = group.similar(name, fetch) or []
+        counts = _visible_counts(db, kind, [n for n, _ in ranked])
+        shown = [(n, s, counts[n.casefold()]) for n, s in ranked if n.casefold() in counts]
+        if len(shown) >= limit or len(ranked) < fetch:
+            break
+        fetch *= 4
+    canonical = group.names[group.position[fold(name)]]
+    return {"name": canonical, "items": [{"name": n, "score": round(s, 6), "count": c} for n, s, c in shown[:limit]]}

@@ -1,0 +1,205 @@
+"""TF-IDF profiles of videos, performers and studios (scikit-learn), and the neighbour queries.
+
+A video's profile is built from weighted fields: title words, and studio / performer /
+category names both as single entity tokens (``p:jane_doe``) and as plain words. Repeating a
+token is how a field is weighted (term frequency, sublinear). A performer's or studio's
+profile is the L2-normalised mean of its videos' profiles.
+
+The index is persisted as one joblib file in ``DATA_DIR/index`` and stamped in the
+``index_state`` table, so every process reloads it when a newer build appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Field weights: how many times each token is repeated in a profile.
+WEIGHT_TITLE = 2
+WEIGHT_STUDIO = 3
+WEIGHT_PERFORMER = 3
+WEIGHT_CATEGORY = 2
+WEIGHT_NAME_WORDS = 1
+
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has he in is it its of on or that the to was were will with "
+    "vs feat ft part pt vol ep episode scene video clip mp4 mkv".split()
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents ("Émile" -> "emile")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str | None) -> list[str]:
+    """Searchable words of ``text``: folded, no stop words, no bare numbers, at least 2 letters."""
+    if not text:
+        return []
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and not w.isdigit() and w not in STOP_WORDS]
+
+
+def entity(prefix: str, name: str) -> str:
+    """A whole name as one token: ``entity("p", "Jane Doe") == "p:jane_doe"``."""
+    return prefix + ":" + "_".join(_WORD.findall(fold(name)))
+
+
+def profile_tokens(title: str, studio: str | None, performers: Sequence[str], categories: Sequence[str]) -> list[str]:
+    """The weighted token list of one video."""
+    tokens = words(title) * WEIGHT_TITLE
+    if studio:
+        tokens += [entity("s", studio)] * WEIGHT_STUDIO + words(studio) * WEIGHT_NAME_WORDS
+    for name in performers:
+        tokens += [entity("p", name)] * WEIGHT_PERFORMER + words(name) * WEIGHT_NAME_WORDS
+    for name in categories:
+        tokens += [entity("c", name)] * WEIGHT_CATEGORY + words(name) * WEIGHT_NAME_WORDS
+    return tokens
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
+@dataclass
+class SimilarityIndex:
+    """Everything the search and similarity endpoints need, loaded in memory."""
+
+    hashes: list[str]
+    position: dict[str, int]
+    vectorizer: Any
+    matrix: Any  # CSR, one L2-normalised row per video
+    matrix_t: Any  # CSR of the transpose: term -> videos, for fast neighbour scoring
+    tie_rank: np.ndarray  # rank of each row's hash in sorted order, for stable tie-breaking
+    groups: dict[str, "GroupProfiles"]
+    built_version: int
+    built_at: str
+    vocabulary_words: list[str]
+
+    # -- queries ------------------------------------------------------------------------
+    def query_vector(self, text: str):
+        """The L2-normalised TF-IDF vector of free text (plain words only)."""
+        return self.vectorizer.transform([words(text)])
+
+    def scores_for(self, hashes: Sequence[str], query_vec) -> dict[str, float]:
+        """Cosine between ``query_vec`` and each known hash's profile."""
+        rows = [self.position[h] for h in hashes if h in self.position]
+        if not rows or query_vec.nnz == 0:
+            return {}
+        values = (self.matrix[rows] @ query_vec.T).toarray().ravel()
+        return {self.hashes[r]: float(v) for r, v in zip(rows, values)}
+
+    def neighbours(self, video_hash: str, want: int) -> list[tuple[str, float]]:
+        """Up to ``want`` most similar videos, best first; ties broken by hash (stable paging)."""
+        row = self.position.get(video_hash)
+        if row is None:
+            return []
+        scores = self.matrix[row] @ self.matrix_t  # 1 x n sparse: only videos sharing a term
+        idx, vals = scores.indices, scores.data
+        keep = (idx != row) & (vals > 1e-9)
+        idx, vals = idx[keep], vals[keep]
+        if len(idx) > want:
+            # Everything scoring at least the want-th best (ties included), then an exact sort.
+            threshold = np.partition(vals, len(vals) - want)[len(vals) - want]
+            mask = vals >= threshold
+            idx, vals = idx[mask], vals[mask]
+        order = np.lexsort((self.tie_rank[idx], -np.round(vals, 6)))[:want]
+        return [(self.hashes[i], float(vals[o])) for o, i in zip(order, idx[order])]
+
+
+@dataclass
+class GroupProfiles:
+    """Profiles of performers or studios: normalised mean of their videos' rows."""
+
+    names: list[str]
+    position: dict[str, int]  # folded name -> row
+    matrix: Any
+
+    def similar(self, name: str, want: int) -> list[tuple[str, float]] | None:
+        row = self.position.get(fold(name))
+        if row is None:
+            return None
+        scores = (self.matrix @ self.matrix[row].T).toarray().ravel()
+        scores[row] = -1.0
+        candidates = np.flatnonzero(scores > 1e-9)
+        order = sorted(candidates, key=lambda i: (-round(float(scores[i]), 6), fold(self.names[i])))[:want]
+        return [(self.names[i], float(scores[i])) for i in order]
+
+
+def _group_profiles(pairs: list[tuple[int, str]], matrix) -> GroupProfiles:
+    """Profiles for names given as (video row, name) pairs; names compare case/accent-folded."""
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    display: dict[str, str] = {}
+    for _, name in pairs:
+        display.setdefault(fold(name), name)
+    key_index = {k: i for i, k in enumerate(display)}
+    rows = [key_index[fold(name)] for _, name in pairs]
+    cols = [video_row for video_row, _ in pairs]
+    membership = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(display), matrix.shape[0]))
+    profiles = normalize(membership @ matrix, norm="l2", copy=False).tocsr()
+    return GroupProfiles(names=list(display.values()), position=key_index, matrix=profiles)
+
+
+def build_index(videos: list[dict[str, Any]], built_version: int, max_df: float = 0.5) -> SimilarityIndex:
+    """Fit the vectorizer on ``videos`` (dicts with hash, title, studio, performers, categories)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    started = time.perf_counter()
+    videos = sorted(videos, key=lambda v: v["hash"])
+    docs = [profile_tokens(v["title"], v.get("studio"), v.get("performers") or [], v.get("categories") or []) for v in videos]
+    # max_df drops tokens in most profiles (they say nothing about similarity and make
+    # neighbour scoring touch every row); only applied on libraries big enough for it to mean that.
+    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32, max_df=max_df if len(docs) >= 50 else 1.0)
+    if docs and any(docs):
+        matrix = vectorizer.fit_transform(docs).tocsr()
+    else:
+        vectorizer = TfidfVectorizer(analyzer=_identity, dtype=np.float32)
+        vectorizer.fit([["empty"]])
+        from scipy import sparse
+
+        matrix = sparse.csr_matrix((len(docs), 1), dtype=np.float32)
+    hashes = [v["hash"] for v in videos]
+    pairs_perf = [(i, name) for i, v in enumerate(videos) for name in (v.get("performers") or [])]
+    pairs_studio = [(i, v["studio"]) for i, v in enumerate(videos) if v.get("studio")]
+    index = SimilarityIndex(
+        hashes=hashes,
+        position={h: i for i, h in enumerate(hashes)},
+        vectorizer=vectorizer,
+        matrix=matrix,
+        matrix_t=matrix.T.tocsr(),
+        tie_rank=np.arange(len(hashes)),
+        groups={"performers": _group_profiles(pairs_perf, matrix), "studios": _group_profiles(pairs_studio, matrix)},
+        built_version=built_version,
+        built_at="",
+        vocabulary_words=sorted(t for t in vectorizer.vocabulary_ if ":" not in t),
+    )
+    log.info("similarity index: %d videos, %d terms, built in %.2f s", len(hashes), matrix.shape[1], time.perf_counter() - started)
+    return index
+
+
+def save_index(index: SimilarityIndex, path: str) -> None:
+    """Write the index atomically (temp file, then rename)."""
+    import joblib
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    joblib.dump(index, tmp)
+    os.replace(tmp, path)
+
+
+def load_index(path: str) -> SimilarityIndex:
+    import joblib
+
+    return joblib.load(path)
