@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="vidlib background worker (RQ)")
     parser.add_argument("--burst", action="store_true", help="work off everything queued, then exit")
     parser.add_argument("--no-initial-scan", action="store_true", help="do not queue a rescan of every folder at start")
+    parser.add_argument("--workers", type=int, default=0, help="number of worker processes (default: VIDLIB_WORKERS)")
     args = parser.parse_args(argv)
 
     from config import load_config
@@ -40,15 +41,30 @@ def main(argv: list[str] | None = None) -> None:
     import av  # noqa: F401
     from rq import Worker
 
+    import PIL.Image  # noqa: F401
+
     import vidlib.library.scanner  # noqa: F401
+    from vidlib.media.generate import _moviepy
+
+    _moviepy()  # imports moviepy with the system ffmpeg
 
     wait_for_redis(st, 30)
     if config["SCAN_ON_START"] and not args.no_initial_scan:
         for (folder_id,) in st.db.execute("SELECT id FROM folders ORDER BY id").fetchall():
             job, created = jobs.enqueue_scan(folder_id)
             log.info("initial scan of folder %s %s (%s)", folder_id, "queued" if created else "already queued", job.id)
+    from vidlib.media.jobs import reconcile
+
+    log.info("media status reconciled with the queue: %s", reconcile())
     st.close_db()  # never share a SQLite connection with forked children
-    worker = Worker([st.queue(name) for name in state.QUEUE_NAMES], connection=st.redis)
+    queues = [st.queue(name) for name in state.QUEUE_NAMES]
+    workers = args.workers or config["WORKERS"]
+    if workers > 1 and not args.burst:
+        from rq.worker_pool import WorkerPool
+
+        WorkerPool(queues, connection=st.redis, num_workers=workers).start(logging_level=config["LOG_LEVEL"])
+        return
+    worker = Worker(queues, connection=st.redis)
     worker.work(burst=args.burst, logging_level=config["LOG_LEVEL"], with_scheduler=True)
 
 

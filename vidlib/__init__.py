@@ -52,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     api.register_blueprint(media_routes.blp)
     api.register_blueprint(search_routes.blp)
     register_cli(app)
+    _mount_rq_dashboard(app, app_state)
 
     @app.teardown_appcontext
     def _noop(_exc):  # connections are per thread and reused across requests
@@ -59,6 +60,23 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
 
     _add_configured_folders(app_state)
     return app
+
+
+def _mount_rq_dashboard(app: Flask, app_state) -> None:
+    """rq-dashboard (the job inspector) at /rq, behind the same admin rule as the dashboard."""
+    import rq_dashboard
+    from flask import request
+
+    from vidlib.auth import check_admin
+
+    app.config["RQ_DASHBOARD_REDIS_URL"] = app_state.redis_url
+    rq_dashboard.web.setup_rq_connection(app)
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
+
+    @app.before_request
+    def _protect_rq_dashboard():
+        if request.blueprint == rq_dashboard.blueprint.name:
+            check_admin()
 
 
 def _add_configured_folders(app_state) -> None:

@@ -210,7 +210,30 @@ def rebuild_fts_command() -> None:
     click.echo(f"full-text index rebuilt: {rows} videos")
 
 
-COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command)
+@click.command("generate")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"]), help="Only this kind (repeatable); default: every kind.")
+@click.option("--all", "regenerate", is_flag=True, help="Regenerate everything, not only what is missing.")
+@click.option("--video", "hashes", multiple=True, help="Only this video hash (repeatable).")
+@with_appcontext
+def generate_command(kinds: tuple[str, ...], regenerate: bool, hashes: tuple[str, ...]) -> None:
+    """Queue preview media generation for the worker (missing media by default)."""
+    from vidlib import jobs
+    from vidlib.media import MEDIA_KINDS
+    from vidlib.media.jobs import queue_missing
+
+    st = _state()
+    selected = list(hashes) or [r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 ORDER BY added_at DESC")]
+    with click.progressbar(selected, label="queuing", file=sys.stderr) as bar:
+        count = 0
+        try:
+            for video_hash in bar:
+                count += queue_missing([video_hash], list(kinds) or list(MEDIA_KINDS), force=regenerate)
+        except jobs.QueueUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"queued {count} jobs for {len(selected)} videos")
+
+
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command)
 
 
 def register_cli(app: Flask) -> None:

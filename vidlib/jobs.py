@@ -60,7 +60,18 @@ def scan_folder(folder_id: int) -> dict[str, Any]:
     stats = Scanner(st.db, st.config).scan_folder(folder_id)
     if stats.changed_hashes or stats.missing:
         library_changed()
+    if stats.changed_hashes:
+        from vidlib.media.jobs import after_scan
+
+        after_scan(stats.changed_hashes)
     return stats.as_dict()
+
+
+def queue_all_media(kinds: list[str], force: bool) -> dict[str, Any]:
+    """Job: queue preview media of every present video (missing kinds, or all with ``force``)."""
+    from vidlib.media.jobs import queue_missing
+
+    return {"queued": queue_missing(None, kinds, force=force)}
 
 
 def library_changed() -> None:

@@ -6,9 +6,13 @@ from marshmallow import Schema, fields, validate
 
 
 class MediaStatusSchema(Schema):
-    status = fields.String(required=True, metadata={"description": "missing, queued, running, done or failed"})
+    status = fields.String(required=True, metadata={"description": "missing, queued, running, done, failed or cancelled"})
     progress = fields.Float(allow_none=True)
     error = fields.String(allow_none=True)
+    url = fields.String(allow_none=True, metadata={"description": "when done: the file (seek thumbnails: the WebVTT)"})
+    urls = fields.List(fields.String(), metadata={"description": "preview thumbnails when done"})
+    vtt_url = fields.String()
+    sprite_url = fields.String()
 
 
 class MediaMapSchema(Schema):
@@ -222,3 +226,61 @@ class ContentFilterSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(["studio", "category", "performer"]))
     value = fields.String(required=True, validate=validate.Length(min=1, max=500))
     added_at = fields.String(dump_only=True)
+
+
+# -- preview media ----------------------------------------------------------------------
+
+
+class MediaInfoSchema(Schema):
+    hash = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    url = fields.String(allow_none=True, metadata={"description": "main file (for seek thumbnails: the WebVTT index)"})
+    urls = fields.List(fields.String(), metadata={"description": "preview thumbnails, in time order"})
+    vtt_url = fields.String(metadata={"description": "seek thumbnails: WebVTT cues pointing at sprite.jpg#xywh=x,y,w,h"})
+    sprite_url = fields.String()
+
+
+class GenerateSchema(Schema):
+    kinds = fields.List(fields.String(validate=validate.OneOf(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"])), load_default=None, metadata={"description": "default: every kind"})
+    scope = fields.String(load_default="missing", validate=validate.OneOf(["missing", "all"]), metadata={"description": "missing: only what is not generated; all: regenerate"})
+    hashes = fields.List(fields.String(validate=validate.Length(equal=16)), load_default=None, validate=validate.Length(max=1000), metadata={"description": "only these videos (default: the whole library)"})
+
+
+class GenerateResultSchema(Schema):
+    queued = fields.Integer(allow_none=True, metadata={"description": "jobs queued now (None when a background job does the queuing)"})
+    job = fields.String(allow_none=True, metadata={"description": "id of the background job queuing the whole library"})
+
+
+class MediaTargetSchema(Schema):
+    hash = fields.String(load_default=None, validate=validate.Length(equal=16))
+    kind = fields.String(load_default=None, validate=validate.OneOf(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"]))
+
+
+class CountResultSchema(Schema):
+    count = fields.Integer(required=True)
+
+
+class RunningJobSchema(Schema):
+    hash = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    progress = fields.Float(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    eta_seconds = fields.Float(allow_none=True)
+
+
+class MediaStatusSummarySchema(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()), required=True, metadata={"description": "kind -> status -> videos"})
+    running = fields.List(fields.Nested(RunningJobSchema), required=True)
+    queued_jobs = fields.Integer(required=True)
+    workers = fields.Integer(required=True)
+    queue_available = fields.Boolean(required=True)
+
+
+class FailedMediaSchema(Schema):
+    hash = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    updated_at = fields.String(required=True)

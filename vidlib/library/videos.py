@@ -22,6 +22,10 @@ _COLUMNS = (
 
 def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, Any]]:
     """Full API records for ``hashes``, in the given order (unknown hashes are left out)."""
+    from vidlib import state
+    from vidlib.media.store import kind_urls
+
+    config = state.current().config
     if not hashes:
         return []
     rows: dict[str, dict[str, Any]] = {}
@@ -37,8 +41,11 @@ def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, 
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for m in db.execute(f"SELECT hash, kind, status, progress, error FROM media WHERE hash IN ({marks})", chunk):
-                media[m["hash"]][m["kind"]] = {"status": m["status"], "progress": m["progress"], "error": m["error"]}
+            for m in db.execute(f"SELECT hash, kind, status, progress, error, updated_at FROM media WHERE hash IN ({marks})", chunk):
+                entry = {"status": m["status"], "progress": m["progress"], "error": m["error"], "url": None}
+                if m["status"] == "done":
+                    entry.update(kind_urls(config, m["hash"], m["kind"], version=m["updated_at"]))
+                media[m["hash"]][m["kind"]] = entry
     result = []
     for video_hash in hashes:
         row = rows.get(video_hash)
@@ -48,7 +55,7 @@ def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, 
         row["favourite"] = bool(row["favourite"])
         row["missing"] = bool(row["missing"])
         row["url"] = f"/video/{video_hash}"
-        row["media"] = {kind: media[video_hash].get(kind, {"status": "missing", "progress": None, "error": None}) for kind in MEDIA_KINDS}
+        row["media"] = {kind: media[video_hash].get(kind, {"status": "missing", "progress": None, "error": None, "url": None}) for kind in MEDIA_KINDS}
         result.append(row)
     return result
 

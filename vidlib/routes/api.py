@@ -16,6 +16,12 @@ from vidlib.library.stats import library_stats
 from vidlib.routes import Blueprint, check_hash, page_size
 from vidlib import filters as filter_lib
 from vidlib.schemas import (
+    CountResultSchema,
+    FailedMediaSchema,
+    GenerateResultSchema,
+    GenerateSchema,
+    MediaStatusSummarySchema,
+    MediaTargetSchema,
     CollisionSchema,
     ContentFilterSchema,
     DuplicateSchema,
@@ -75,10 +81,7 @@ class SeededRandomVideos(MethodView):
     @blp.response(200, SeededPageSchema)
     def get(self, args, seed):
         """A page of the library in a shuffled order fixed by the seed (same seed, same order)"""
-        try:
-            seed_value = int(seed)
-        except ValueError:
-            seed_value = None
+        seed_value = int(seed) if seed.isascii() and seed.isdigit() and len(seed) <= 19 else None
         if seed_value is None or not 0 <= seed_value < 2**63:
             abort_for(VidlibError(f"malformed seed {seed[:40]!r}: expected an integer from 0 to 2**63-1"))
         per_page = page_size(args["per_page"])
@@ -325,3 +328,151 @@ class ContentFilter(MethodView):
         if not filter_lib.remove_filter(_db(), filter_id):
             abort_for(NotFound(f"no content filter with id {filter_id}"))
         log.info("content filter %s removed", filter_id)
+
+
+# -- preview media generation (dashboard) -------------------------------------------------
+
+
+def _media_jobs():
+    from vidlib.media import jobs as media_jobs
+
+    return media_jobs
+
+
+def _queue_or_503(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except jobs.QueueUnavailable as exc:
+        abort_for(VidlibError(str(exc), status=503))
+
+
+@blp.route("/generation/start")
+class GenerationStart(MethodView):
+    decorators = [admin_required]
+
+    @blp.arguments(GenerateSchema)
+    @blp.response(202, GenerateResultSchema)
+    def post(self, body):
+        """Queue preview media: missing or all (regenerate), per kind, for chosen videos or all"""
+        from vidlib.media import MEDIA_KINDS
+
+        kinds = body["kinds"] or list(MEDIA_KINDS)
+        force = body["scope"] == "all"
+        if body["hashes"]:
+            known = {r[0] for r in _db().execute("SELECT hash FROM videos WHERE missing = 0 AND hash IN (SELECT value FROM json_each(?))", [__import__("json").dumps(body["hashes"])])}
+            unknown = [h for h in body["hashes"] if h not in known]
+            if unknown:
+                abort_for(NotFound(f"no video with hash {unknown[0]}"))
+            count = _queue_or_503(_media_jobs().queue_missing, body["hashes"], kinds, force=force)
+            return {"queued": count, "job": None}
+        # The whole library can be 100,000 videos: a background job does the queuing.
+        job, _ = _queue_or_503(jobs.enqueue, "scan", jobs.queue_all_media, kinds, force, job_id=f"media-queue-{'all' if force else 'missing'}-{'-'.join(sorted(kinds))}", result_ttl=60)
+        return {"queued": None, "job": job.id}
+
+
+@blp.route("/generation/status")
+class GenerationStatus(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(200, MediaStatusSummarySchema)
+    def get(self):
+        """Counts per kind and state, running jobs with progress and ETA"""
+        from vidlib.media import MEDIA_KINDS
+
+        db = _db()
+        present = db.execute("SELECT COUNT(*) FROM videos WHERE missing = 0").fetchone()[0]
+        counts = {kind: {} for kind in MEDIA_KINDS}
+        for row in db.execute("SELECT m.kind, m.status, COUNT(*) AS n FROM media m JOIN videos v ON v.hash = m.hash AND v.missing = 0 GROUP BY m.kind, m.status"):
+            counts[row["kind"]][row["status"]] = row["n"]
+        for kind in MEDIA_KINDS:
+            counts[kind]["missing"] = present - sum(counts[kind].values())
+        running = []
+        for row in db.execute("SELECT m.hash, m.kind, m.progress, m.job_id, v.title FROM media m JOIN videos v ON v.hash = m.hash WHERE m.status = 'running' ORDER BY m.updated_at"):
+            running.append({"hash": row["hash"], "kind": row["kind"], "title": row["title"], "progress": row["progress"], "started_at": None, "eta_seconds": None})
+        st = state.current()
+        queued_jobs, workers, available = 0, 0, st.redis_available()
+        if available:
+            from rq import Worker
+            from rq.job import Job
+
+            queued_jobs = st.queue("media").count
+            workers = len(Worker.all(connection=st.redis))
+            for item in running:
+                try:
+                    job = Job.fetch(_media_jobs().job_id(item["hash"], item["kind"]), connection=st.redis)
+                except Exception:
+                    continue
+                if job.started_at:
+                    import datetime
+
+                    started = job.started_at.replace(tzinfo=datetime.timezone.utc)
+                    item["started_at"] = started.isoformat()
+                    elapsed = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+                    progress = item["progress"] or 0
+                    if progress > 0.02:
+                        item["eta_seconds"] = round(elapsed * (1 - progress) / progress, 1)
+        return {"counts": counts, "running": running, "queued_jobs": queued_jobs, "workers": workers, "queue_available": available}
+
+
+@blp.route("/generation/failed")
+class GenerationFailed(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(200, FailedMediaSchema(many=True))
+    def get(self):
+        """Failed preview media with the reason"""
+        rows = _db().execute("SELECT m.hash, m.kind, v.title, m.error, m.updated_at FROM media m JOIN videos v ON v.hash = m.hash WHERE m.status = 'failed' AND v.missing = 0 ORDER BY m.updated_at DESC LIMIT 1000")
+        return [dict(r) for r in rows]
+
+
+def _targets(body: dict, statuses: tuple[str, ...]) -> list[tuple[str, str]]:
+    sql = f"SELECT hash, kind FROM media WHERE status IN ({','.join('?' * len(statuses))})"
+    params: list = list(statuses)
+    if body["hash"]:
+        sql += " AND hash = ?"
+        params.append(check_hash(body["hash"]))
+    if body["kind"]:
+        sql += " AND kind = ?"
+        params.append(body["kind"])
+    return [(r[0], r[1]) for r in _db().execute(sql, params)]
+
+
+@blp.route("/generation/retry")
+class GenerationRetry(MethodView):
+    decorators = [admin_required]
+
+    @blp.arguments(MediaTargetSchema)
+    @blp.response(202, CountResultSchema)
+    def post(self, body):
+        """Queue failed (or cancelled) preview media again (all, one video, or one kind)"""
+        count = 0
+        for video_hash, kind in _targets(body, ("failed", "cancelled")):
+            _, created = _queue_or_503(_media_jobs().enqueue_media, video_hash, kind, force=True)
+            count += int(created)
+        return {"count": count}
+
+
+@blp.route("/generation/cancel")
+class GenerationCancel(MethodView):
+    decorators = [admin_required]
+
+    @blp.arguments(MediaTargetSchema)
+    @blp.response(200, CountResultSchema)
+    def post(self, body):
+        """Cancel queued and running preview media jobs (all, one video, or one kind)"""
+        count = 0
+        for video_hash, kind in _targets(body, ("queued", "running")):
+            count += int(_queue_or_503(_media_jobs().cancel, video_hash, kind))
+        return {"count": count}
+
+
+@blp.route("/generation/prioritize/<video_hash>")
+class GenerationPrioritize(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(202, CountResultSchema)
+    def post(self, video_hash):
+        """Move a video's missing preview media to the front of the queue (called when it is opened)"""
+        _video(video_hash)
+        count = _queue_or_503(_media_jobs().queue_missing, [video_hash], at_front=True)
+        return {"count": count}
