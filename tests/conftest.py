@@ -95,6 +95,39 @@ def sample_videos(tmp_path_factory) -> dict[str, Path]:
     return files
 
 
+@pytest.fixture(scope="session")
+def tiny_videos(tmp_path_factory) -> dict[str, Path]:
+    """A few very small real videos (H.264, no audio), made once, to copy many times.
+
+    Keys: "base" (64x64, 0.5 s), "long" (64x64, 2 s), "tall" (64x144, 0.5 s). Use
+    :func:`distinct_copy` to give each copy its own content (and so its own hash).
+    """
+    root = tmp_path_factory.mktemp("tiny")
+    files = {}
+    for key, size, seconds in (("base", "64x64", 0.5), ("long", "64x64", 2.0), ("tall", "64x144", 0.5)):
+        path = root / f"{key}.mp4"
+        ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10:duration={seconds}",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-an", str(path),
+        )
+        files[key] = path
+    return files
+
+
+def distinct_copy(src: Path, target: Path, n: int) -> Path:
+    """Copy ``src`` to ``target`` and append a trailer unique to ``n`` (0 <= n < 10**8).
+
+    The picture is unchanged (demuxers ignore trailing bytes) but the content, and so the
+    oshash, differs for every ``n``: the eight digits fall on eight distinct byte positions
+    modulo 8, so no two trailers add the same amount to the hash's word sums.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, target)
+    with open(target, "ab") as fh:
+        fh.write(f"vidlib-copy-{n:08d}".encode())
+    return target
+
+
 @pytest.fixture()
 def library(tmp_path) -> Path:
     """An empty library folder for one test."""

@@ -43,6 +43,22 @@ def _read_range(fh: IO[bytes], length: int, chunk: int) -> Iterator[bytes]:
         fh.close()
 
 
+def _range_bounds(spec: tuple[int, int | None], size: int) -> tuple[int, int] | None:
+    """``(start, stop)`` of one parsed range (stop exclusive) within ``size`` bytes; None if unsatisfiable.
+
+    Unlike werkzeug's ``Range.range_for_length``, a suffix longer than the file selects the
+    whole file (RFC 9110 14.1.3) instead of being refused with 416.
+    """
+    start, stop = spec
+    if start < 0:  # suffix range "bytes=-N": the last N bytes
+        start, stop = max(size + start, 0), size
+    else:
+        stop = size if stop is None else min(stop, size)
+    if start >= stop:
+        return None
+    return start, stop
+
+
 def send_range_file(path: str, etag: str | None = None, cache_control: str = "no-cache") -> Response:
     """Answer the current request with the file at ``path`` (200, 206, 304 or 416)."""
     st = os.stat(path)
@@ -70,7 +86,7 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
         if (if_range.etag and if_range.etag != etag) or (if_range.date and int(st.st_mtime) > if_range.date.timestamp()):
             byte_range = None  # the client's copy is stale: send the whole file
     if byte_range is not None and byte_range.units == "bytes" and len(byte_range.ranges) == 1:
-        bounds = byte_range.range_for_length(size)
+        bounds = _range_bounds(byte_range.ranges[0], size)
         if bounds is None:
             headers["Content-Range"] = f"bytes */{size}"
             return Response(status=416, headers=headers)

@@ -78,9 +78,22 @@ def list_folders(db: sqlite_utils.Database) -> list[dict]:
 
 
 def remove_folder(db: sqlite_utils.Database, folder_id: int) -> None:
-    """Remove a folder from the library; its videos are marked missing (nothing is deleted)."""
+    """Remove a folder from the library; its videos are marked missing (nothing is deleted).
+
+    A video with a duplicate copy in another library folder stays present: the copy takes
+    over, as when the file itself is deleted (the next scan of that folder checks the copy).
+    """
     get_folder(db, folder_id)
     with write_transaction(db):
-        db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE folder_id = ? AND missing = 0", [now_iso(), folder_id])
         db.execute("DELETE FROM duplicates WHERE folder_id = ?", [folder_id])
+        for (video_hash,) in db.execute("SELECT hash FROM videos WHERE folder_id = ? AND missing = 0", [folder_id]).fetchall():
+            copy = db.execute("SELECT path, folder_id, size, mtime FROM duplicates WHERE hash = ? ORDER BY found_at LIMIT 1", [video_hash]).fetchone()
+            if copy is None:
+                continue
+            db.execute(
+                "UPDATE videos SET path = ?, folder_id = ?, filename = ?, size = ?, mtime = ?, updated_at = ? WHERE hash = ?",
+                [copy["path"], copy["folder_id"], os.path.basename(copy["path"]), copy["size"], copy["mtime"], now_iso(), video_hash],
+            )
+            db.execute("DELETE FROM duplicates WHERE path = ?", [copy["path"]])
+        db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE folder_id = ? AND missing = 0", [now_iso(), folder_id])
         db.execute("DELETE FROM folders WHERE id = ?", [folder_id])

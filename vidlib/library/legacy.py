@@ -72,12 +72,20 @@ class _Resolver:
         return None
 
 
+def _truthy(value: Any) -> bool:
+    """JSON true, 1, or a string like "true"/"yes"/"1" (a string "false" is false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1", "y")
+    return value is True or value == 1
+
+
 def _entry_ref(entry: dict[str, Any]) -> list[str]:
     return [str(entry[k]) for k in ("hash", "path", "filename", "file") if entry.get(k)]
 
 
 def _read_library_json(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
+    # utf-8-sig: files saved by Windows tools often start with a byte-order mark.
+    with open(path, encoding="utf-8-sig") as fh:
         data = json.load(fh)
     if isinstance(data, dict):
         data = data.get("videos", [])
@@ -87,7 +95,7 @@ def _read_library_json(path: str) -> list[dict[str, Any]]:
 
 
 def _read_collection_txt(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         return [line.strip() for line in fh if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -112,7 +120,7 @@ def import_legacy(db: sqlite_utils.Database, config: dict[str, Any], source: str
                 report.videos_unmatched.append(" / ".join(_entry_ref(entry)) or json.dumps(entry)[:80])
                 continue
             _import_entry(db, config, video_hash, entry)
-            if entry.get("favourite") or entry.get("favorite"):
+            if _truthy(entry.get("favourite", entry.get("favorite"))):
                 _add_favourite(db, video_hash)
                 report.favourites += 1
             report.videos_matched += 1

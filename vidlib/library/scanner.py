@@ -1,7 +1,7 @@
 """Scanning library folders: find video files, identify them by content, probe and describe them.
 
-A scan has two phases. The walk lists every video file with its size and mtime (plus the
-newest mtime of its sidecars) — it costs what ``os.scandir`` + ``stat`` cost, so an unchanged
+A scan has two phases. The walk lists every video file with its size and mtime (plus a
+stamp of its sidecars' mtimes) — it costs what ``os.scandir`` + ``stat`` cost, so an unchanged
 rescan is little more than a bare walk. Then only new or changed files are hashed (oshash,
 at most 128 KiB read), probed and described. A file that disappears is marked missing, never
 deleted; a known hash at a new path is a move; the same oshash at two live paths is a
@@ -15,7 +15,7 @@ import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import sqlite_utils
 
@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 SIDECAR_EXTENSIONS = (".nfo", ".json")
 
 
+def sidecar_stamp(mtimes: Iterable[float]) -> float:
+    """One number that changes when any sidecar of a video appears, disappears or is modified.
+
+    Stored as ``videos.sidecar_mtime`` and only compared for equality. It is the sum of the
+    sidecars' mtimes, not the newest one: the newest alone misses an older sidecar deleted
+    next to a newer one, or a sidecar added with an older mtime (copied with ``cp -p`` or
+    restored from a backup). With a single sidecar the sum is simply its mtime.
+    """
+    return float(sum(mtimes))
+
+
 @dataclass
 class FoundFile:
     """A video file seen by the walk."""
@@ -36,7 +47,7 @@ class FoundFile:
     path: str
     size: int
     mtime: float
-    sidecar_mtime: float
+    sidecar_mtime: float  # sidecar_stamp() of its .nfo/.json mtimes, 0.0 without sidecars
 
 
 @dataclass
@@ -123,17 +134,17 @@ def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tupl
                 continue
             if not stat_mod.S_ISREG(st.st_mode):
                 continue
-            sidecar_mtime = 0.0
+            sidecar_mtimes = []
             if names is None:
                 names = {e.name for e in entries}
             stem = name[:dot]
             for ext in SIDECAR_EXTENSIONS:
                 if stem + ext in names:
                     try:
-                        sidecar_mtime = max(sidecar_mtime, os.stat(os.path.join(directory, stem + ext)).st_mtime)
+                        sidecar_mtimes.append(os.stat(os.path.join(directory, stem + ext)).st_mtime)
                     except OSError:
                         pass
-            yield FoundFile(entry.path, st.st_size, st.st_mtime, sidecar_mtime)
+            yield FoundFile(entry.path, st.st_size, st.st_mtime, sidecar_stamp(sidecar_mtimes))
         for entry in subdirs:
             try:
                 st = entry.stat()
@@ -226,7 +237,7 @@ class Scanner:
                 st = os.stat(path)
             except OSError:
                 continue
-            sidecar_mtime = max((os.stat(p).st_mtime for p in sidecar_paths(path) if os.path.exists(p)), default=0.0)
+            sidecar_mtime = sidecar_stamp(os.stat(p).st_mtime for p in sidecar_paths(path) if os.path.exists(p))
             self._process(folder_id, FoundFile(path, st.st_size, st.st_mtime, sidecar_mtime), stats)
             stats.files += 1
         return stats
@@ -242,6 +253,21 @@ class Scanner:
                 "mtime = excluded.mtime, reason = excluded.reason, at = excluded.at",
                 [item.path, folder_id, item.size, item.mtime, reason, now_iso()],
             )
+
+    def _still_holds(self, path: str, oshash: str, stats: ScanStats) -> bool:
+        """True if the file at ``path`` still has content ``oshash``.
+
+        Existing is not enough: a known path may now hold other content (two files swapped
+        names, or a file was renamed and a new one saved under its old name). Such a row's
+        content has moved away, so it is handled like a missing one (a move), not as a live
+        copy (which would make a duplicate or a false collision of the file being indexed).
+        """
+        try:
+            value, read = hashing.oshash(path)
+        except (OSError, ValueError):
+            return False
+        stats.hashed_bytes += read
+        return value == oshash
 
     def _full_hash(self, path: str) -> str:
         return hashing.full_hash(path, self.config["FULL_HASH_CHUNK_BYTES"])
@@ -277,9 +303,8 @@ class Scanner:
                 self._refresh_metadata(current["hash"], item, stats, count=False)
                 stats.updated += 1
                 return
-            log.info("content at %s changed (was %s); the old video is marked missing", path, current["hash"])
-            with write_transaction(db):
-                db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE hash = ?", [now_iso(), current["hash"]])
+            log.info("content at %s changed (was %s)", path, current["hash"])
+            self._retire(current["hash"], path, stats)
         with write_transaction(db):
             db.execute("DELETE FROM duplicates WHERE path = ?", [path])
             db.execute("DELETE FROM scan_errors WHERE path = ?", [path])
@@ -290,7 +315,7 @@ class Scanner:
             new_full = self._full_hash(path)
         live_others = []
         for cand in candidates:
-            gone = cand["missing"] or not os.path.exists(cand["path"])
+            gone = cand["missing"] or not self._still_holds(cand["path"], oshash, stats)
             if not gone:
                 live_others.append(cand)
                 continue
@@ -425,19 +450,27 @@ class Scanner:
                 continue  # moved during this scan
             if os.path.exists(path):
                 continue  # e.g. it became hidden or an extension was removed: leave it
-            spare = db.execute("SELECT path, folder_id, size, mtime FROM duplicates WHERE hash = ? ORDER BY found_at", [row[1]]).fetchall()
-            spare = [s for s in spare if os.path.exists(s["path"])]
-            with write_transaction(db):
-                if spare:
-                    copy = spare[0]
-                    db.execute(
-                        "UPDATE videos SET path = ?, folder_id = ?, filename = ?, size = ?, mtime = ?, updated_at = ? WHERE hash = ?",
-                        [copy["path"], copy["folder_id"], os.path.basename(copy["path"]), copy["size"], copy["mtime"], now_iso(), row[1]],
-                    )
-                    db.execute("DELETE FROM duplicates WHERE path = ?", [copy["path"]])
-                    log.info("video %s: %s is gone, its duplicate %s takes over", row[1], path, copy["path"])
-                    stats.moved += 1
-                else:
-                    db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE hash = ?", [now_iso(), row[1]])
-                    log.info("video %s is missing: %s is gone", row[1], path)
-                    stats.missing += 1
+            self._retire(row[1], path, stats)
+
+    def _retire(self, video_hash: str, gone_path: str, stats: ScanStats) -> None:
+        """The file of ``video_hash`` at ``gone_path`` is gone (deleted, or overwritten with
+        other content): a duplicate copy that still holds the content takes over, otherwise
+        the video is marked missing."""
+        db = self.db
+        oshash = db.execute("SELECT oshash FROM videos WHERE hash = ?", [video_hash]).fetchone()[0]
+        spare = db.execute("SELECT path, folder_id, size, mtime FROM duplicates WHERE hash = ? ORDER BY found_at", [video_hash]).fetchall()
+        spare = [s for s in spare if s["path"] != gone_path and self._still_holds(s["path"], oshash, stats)]
+        with write_transaction(db):
+            if spare:
+                copy = spare[0]
+                db.execute(
+                    "UPDATE videos SET path = ?, folder_id = ?, filename = ?, size = ?, mtime = ?, updated_at = ? WHERE hash = ?",
+                    [copy["path"], copy["folder_id"], os.path.basename(copy["path"]), copy["size"], copy["mtime"], now_iso(), video_hash],
+                )
+                db.execute("DELETE FROM duplicates WHERE path = ?", [copy["path"]])
+                log.info("video %s: %s is gone, its duplicate %s takes over", video_hash, gone_path, copy["path"])
+                stats.moved += 1
+            else:
+                db.execute("UPDATE videos SET missing = 1, missing_since = ? WHERE hash = ?", [now_iso(), video_hash])
+                log.info("video %s is missing: %s is gone", video_hash, gone_path)
+                stats.missing += 1

@@ -148,7 +148,10 @@ def _group_profiles(pairs: list[tuple[int, str]], matrix) -> GroupProfiles:
     rows = [key_index[fold(name)] for _, name in pairs]
     cols = [video_row for video_row, _ in pairs]
     membership = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(display), matrix.shape[0]))
-    profiles = normalize(membership @ matrix, norm="l2", copy=False).tocsr()
+    profiles = membership @ matrix
+    if profiles.shape[0]:  # sklearn refuses an empty matrix (a library with no performers or studios)
+        profiles = normalize(profiles, norm="l2", copy=False)
+    profiles = profiles.tocsr()
     return GroupProfiles(names=list(display.values()), position=key_index, matrix=profiles)
 
 

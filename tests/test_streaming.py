@@ -1,0 +1,247 @@
+"""/video/<hash>: full bodies, byte ranges, conditional GET, HEAD, and a real gunicorn process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import requests
+
+from tests.conftest import add_folder, copy_sample, scan
+from vidlib import create_app
+
+
+def video_hashes(app) -> dict[str, str]:
+    db = app.extensions["vidlib"].db
+    return {r["filename"]: r["hash"] for r in db.execute("SELECT filename, hash FROM videos")}
+
+
+@pytest.fixture()
+def served(app, library, sample_videos):
+    """{sample key: (hash, path in the library)} for the formats the tests serve."""
+    paths = {key: copy_sample(sample_videos, key, library) for key in ("mp4", "webm", "mkv", "large")}
+    add_folder(app, library)
+    scan(app)
+    by_name = video_hashes(app)
+    return {key: (by_name[path.name], path) for key, path in paths.items()}
+
+
+def assert_json_error(response, code):
+    assert response.status_code == code
+    body = response.get_json()
+    assert body["code"] == code and body["message"]
+
+
+@pytest.mark.parametrize("key,mime", [("mp4", "video/mp4"), ("webm", "video/webm"), ("mkv", "video/x-matroska"), ("large", "video/mp4")])
+def test_full_body_and_headers(client, served, key, mime):
+    h, path = served[key]
+    data = path.read_bytes()
+    r = client.get(f"/video/{h}")
+    assert r.status_code == 200
+    assert r.get_data() == data
+    assert r.mimetype == mime
+    assert r.headers["Accept-Ranges"] == "bytes"
+    assert int(r.headers["Content-Length"]) == len(data)
+    assert r.headers["ETag"].startswith('"') and h in r.headers["ETag"]
+    assert r.headers["Last-Modified"].endswith("GMT")
+    assert "Content-Range" not in r.headers
+
+
+def test_ranges_are_byte_exact(client, served):
+    h, path = served["large"]
+    data = path.read_bytes()
+    size = len(data)
+    assert size > 128 * 1024
+    mid = size // 2
+    cases = {
+        "bytes=0-99": (0, 99),
+        f"bytes={mid}-{mid + 4999}": (mid, mid + 4999),
+        "bytes=-500": (size - 500, size - 1),
+        f"bytes={size - 1234}-": (size - 1234, size - 1),
+        f"bytes={size - 1}-{size - 1}": (size - 1, size - 1),
+        f"bytes=10-{size * 2}": (10, size - 1),  # an end past the file is clamped
+        f"bytes=-{size * 2}": (0, size - 1),  # so is a suffix longer than the file
+    }
+    for header, (start, end) in cases.items():
+        r = client.get(f"/video/{h}", headers={"Range": header})
+        assert r.status_code == 206, header
+        assert r.headers["Content-Range"] == f"bytes {start}-{end}/{size}", header
+        assert int(r.headers["Content-Length"]) == end - start + 1
+        assert r.get_data() == data[start : end + 1], header
+        assert r.mimetype == "video/mp4"
+
+
+@pytest.mark.parametrize("header", ["bytes={size}-", "bytes={size}-{bigger}", "bytes={bigger}-"])
+def test_unsatisfiable_range_is_416(client, served, header):
+    h, path = served["mp4"]
+    size = path.stat().st_size
+    r = client.get(f"/video/{h}", headers={"Range": header.format(size=size, bigger=size + 10)})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == f"bytes */{size}"
+    assert r.get_data() == b""
+
+
+def test_malformed_or_multi_range_sends_whole_file(client, served):
+    h, path = served["mp4"]
+    data = path.read_bytes()
+    for header in ("bytes=50-10", "items=0-5", "bytes=abc", "bytes=0-1,5-6"):
+        r = client.get(f"/video/{h}", headers={"Range": header})
+        assert r.status_code == 200, header
+        assert r.get_data() == data
+
+
+def test_conditional_get(client, served):
+    h, path = served["webm"]
+    first = client.get(f"/video/{h}")
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+    r = client.get(f"/video/{h}", headers={"If-None-Match": etag})
+    assert r.status_code == 304 and r.get_data() == b""
+    assert r.headers["ETag"] == etag
+    assert client.get(f"/video/{h}", headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    assert client.get(f"/video/{h}", headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get(f"/video/{h}", headers={"If-None-Match": '"stale"'}).status_code == 200
+    assert client.get(f"/video/{h}", headers={"If-Modified-Since": last_modified}).status_code == 304
+    assert client.get(f"/video/{h}", headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 200
+    # If-None-Match wins over If-Modified-Since
+    assert client.get(f"/video/{h}", headers={"If-None-Match": '"stale"', "If-Modified-Since": last_modified}).status_code == 200
+
+
+def test_if_range(client, served):
+    h, path = served["large"]
+    data = path.read_bytes()
+    etag = client.get(f"/video/{h}").headers["ETag"]
+    fresh = client.get(f"/video/{h}", headers={"Range": "bytes=100-199", "If-Range": etag})
+    assert fresh.status_code == 206 and fresh.get_data() == data[100:200]
+    stale = client.get(f"/video/{h}", headers={"Range": "bytes=100-199", "If-Range": '"stale-etag"'})
+    assert stale.status_code == 200 and stale.get_data() == data
+    assert "Content-Range" not in stale.headers
+    old_date = client.get(f"/video/{h}", headers={"Range": "bytes=100-199", "If-Range": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    assert old_date.status_code == 200 and old_date.get_data() == data
+
+
+def test_etag_changes_when_file_changes(app, client, served):
+    h, path = served["mp4"]
+    etag = client.get(f"/video/{h}").headers["ETag"]
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 100))
+    r = client.get(f"/video/{h}", headers={"If-None-Match": etag})
+    assert r.status_code == 200 and r.headers["ETag"] != etag
+
+
+def test_head(client, served):
+    h, path = served["mkv"]
+    size = path.stat().st_size
+    r = client.head(f"/video/{h}")
+    assert r.status_code == 200
+    assert r.get_data() == b""
+    assert int(r.headers["Content-Length"]) == size
+    assert r.mimetype == "video/x-matroska"
+    assert r.headers["Accept-Ranges"] == "bytes" and r.headers["ETag"]
+    ranged = client.head(f"/video/{h}", headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.get_data() == b""
+    assert ranged.headers["Content-Range"] == f"bytes 10-19/{size}"
+    assert int(ranged.headers["Content-Length"]) == 10
+
+
+def test_unknown_malformed_and_deleted(client, served):
+    assert_json_error(client.get("/video/0123456789abcdef"), 404)
+    assert_json_error(client.get("/video/not-a-hash"), 400)
+    h, path = served["webm"]
+    path.unlink()  # gone from disk, not rescanned yet
+    assert_json_error(client.get(f"/video/{h}"), 404)
+    assert_json_error(client.get(f"/video/{h}", headers={"Range": "bytes=0-9"}), 404)
+
+
+def test_missing_video_is_404(app, client, served):
+    h, path = served["mkv"]
+    path.unlink()
+    scan(app)
+    assert_json_error(client.get(f"/video/{h}"), 404)
+
+
+def test_symlink_to_outside_file_is_not_served(client, served, tmp_path):
+    h, path = served["mp4"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.mp4"
+    shutil.copy2(path, secret)  # same bytes, same mtime: only the location differs
+    path.unlink()
+    path.symlink_to(secret)
+    r = client.get(f"/video/{h}")
+    assert_json_error(r, 404)
+    assert secret.read_bytes() not in r.get_data()
+
+
+def test_symlink_inside_library_is_served(client, served, library):
+    h, path = served["mp4"]
+    data = path.read_bytes()
+    target = library / "real-copies" / "beach.mp4"
+    target.parent.mkdir()
+    os.replace(path, target)
+    path.symlink_to(target)
+    r = client.get(f"/video/{h}")
+    assert r.status_code == 200 and r.get_data() == data
+
+
+def test_removed_folder_is_not_served(app, client, served):
+    h, _ = served["mp4"]
+    folder_id = app.extensions["vidlib"].db.execute("SELECT id FROM folders").fetchone()[0]
+    assert client.delete(f"/api/folders/{folder_id}").status_code == 204
+    assert_json_error(client.get(f"/video/{h}"), 404)
+
+
+# -- a real gunicorn process ------------------------------------------------------------------
+
+
+def test_gunicorn_serves_ranges_byte_exact(tmp_path, library, sample_videos, gunicorn_server):
+    data_dir = tmp_path / "gunicorn-data"
+    setup = create_app({"TESTING": True, "DATA_DIR": str(data_dir), "REDIS_URL": "unix:///nonexistent.sock"})
+    path = copy_sample(sample_videos, "large", library)
+    add_folder(setup, library)
+    scan(setup)
+    h = video_hashes(setup)[path.name]
+    setup.extensions["vidlib"].close_db()
+    data = path.read_bytes()
+    size = len(data)
+
+    base = gunicorn_server({"VIDLIB_DATA_DIR": str(data_dir), "VIDLIB_REDIS_URL": "unix:///nonexistent.sock"})
+    url = f"{base}/video/{h}"
+    with requests.Session() as http:
+        full = http.get(url, timeout=10)
+        assert full.status_code == 200
+        assert full.content == data
+        assert full.headers["Content-Type"] == "video/mp4"
+        assert int(full.headers["Content-Length"]) == size
+        assert full.headers["Accept-Ranges"] == "bytes"
+        etag = full.headers["ETag"]
+
+        mid = size // 2
+        for header, start, end in (
+            ("bytes=0-99", 0, 99),
+            (f"bytes={mid}-{mid + 65535}", mid, mid + 65535),
+            ("bytes=-500", size - 500, size - 1),
+            (f"bytes={size - 7}-", size - 7, size - 1),
+        ):
+            r = http.get(url, headers={"Range": header}, timeout=10)
+            assert r.status_code == 206, header
+            assert r.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+            assert int(r.headers["Content-Length"]) == end - start + 1
+            assert r.content == data[start : end + 1], header
+
+        r = http.get(url, headers={"Range": f"bytes={size}-"}, timeout=10)
+        assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{size}"
+
+        r = http.get(url, headers={"If-None-Match": etag}, timeout=10)
+        assert r.status_code == 304 and r.content == b""
+
+        r = http.head(url, timeout=10)
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) == size and r.content == b""
+
+        # The connection stays usable after ranged responses (keep-alive framing is right).
+        again = http.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)
+        assert again.status_code == 206 and again.content == data[1000:2000]
+
+        missing = http.get(f"{base}/video/0123456789abcdef", timeout=10)
+        assert missing.status_code == 404 and missing.json()["code"] == 404
+        api = http.get(f"{base}/api/get-video-data/{h}", timeout=10)
+        assert api.status_code == 200 and api.json()["hash"] == h
