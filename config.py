@@ -88,6 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PERFORMER_SEPARATORS", "str", r",|&| and ", "Regular expression that splits a performer list in a file name."),
     Setting("FULL_HASH_CHUNK_BYTES", "int", 1 << 20, "Read size when a full-content hash is needed to tell a duplicate from a hash collision."),
     Setting("SPOTLIGHT_MIN_HEIGHT", "int", 720, "A video at least this tall counts as high resolution for the spotlight pick."),
+    # -- watcher
+    Setting("WATCH_QUIET_SECONDS", "float", 3.0, "A new or changed file is scanned once no event arrived and its size and mtime did not change for this long."),
+    Setting("WATCH_POLL_INTERVAL", "float", 30.0, "Seconds between scans of a folder watched by polling (network shares, forced polling, failed event watches)."),
+    Setting("WATCH_FOLDER_SYNC_SECONDS", "float", 2.0, "How often the watcher checks for folders added or removed on the dashboard and for dead observers."),
+    Setting("WATCH_TICK_SECONDS", "float", 0.5, "How often the watcher decides which pending files have settled."),
     # -- preview media
     Setting("WORKERS", "int", 1, "How many RQ worker processes `python worker.py` (and the run command) starts."),
     Setting("MEDIA_AUTO_QUEUE", "bool", True, "Queue preview media for new videos found by a scan."),

@@ -93,7 +93,7 @@ cmd_run() {
             flask --app vidlib add-folder "$real"
         fi
     done
-    local procs=(web worker)
+    local procs=(web worker watcher)
     if [ -z "${VIDLIB_REDIS_URL:-}" ]; then procs=(redis "${procs[@]}"); fi
     say "data in $VIDLIB_DATA_DIR; serving on http://$VIDLIB_HOST:$VIDLIB_PORT (Ctrl-C stops everything)"
     exec honcho -f Procfile start "${procs[@]}"

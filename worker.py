@@ -9,18 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 log = logging.getLogger("vidlib.worker")
-
-
-def wait_for_redis(st, deadline_s: float) -> None:
-    """Wait until Redis answers (the embedded one may still be starting)."""
-    deadline = time.monotonic() + deadline_s
-    while not st.redis_available():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"Redis at {st.redis_url} did not answer within {deadline_s:.0f} s")
-        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
 
     _moviepy()  # imports moviepy with the system ffmpeg
 
-    wait_for_redis(st, 30)
+    if not st.wait_for_redis(30):
+        raise SystemExit(f"Redis at {st.redis_url} did not answer within 30 s")
     if config["SCAN_ON_START"] and not args.no_initial_scan:
         for (folder_id,) in st.db.execute("SELECT id FROM folders ORDER BY id").fetchall():
             job, created = jobs.enqueue_scan(folder_id)

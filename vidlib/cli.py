@@ -233,7 +233,21 @@ def generate_command(kinds: tuple[str, ...], regenerate: bool, hashes: tuple[str
     click.echo(f"queued {count} jobs for {len(selected)} videos")
 
 
-COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command)
+@click.command("watch")
+@with_appcontext
+def watch_command() -> None:
+    """Watch every library folder and queue scans of what changes (runs until Ctrl-C / SIGTERM)."""
+    from vidlib.logs import configure_logging
+    from vidlib.watcher import run_watcher
+
+    st = _state()
+    configure_logging(st.config, "watcher")
+    if not st.wait_for_redis(30):
+        raise click.ClickException(f"the job queue (Redis at {st.redis_url}) is not reachable; the watcher needs it")
+    run_watcher(st)
+
+
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, watch_command)
 
 
 def register_cli(app: Flask) -> None:

@@ -6,8 +6,9 @@ so queuing the same work twice is a no-op, and each can run twice without harm.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from vidlib import state
 
@@ -52,18 +53,63 @@ def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, 
         raise QueueUnavailable(f"job queue (Redis) unavailable: {exc}") from exc
 
 
-def scan_folder(folder_id: int) -> dict[str, Any]:
-    """Job: scan one library folder; a change queues a (debounced) similarity index rebuild."""
-    from vidlib.library.scanner import Scanner
+@contextlib.contextmanager
+def folder_lock(folder_id: int, wait_seconds: float = 5.0) -> Iterator[bool]:
+    """A Redis lock per library folder, so two workers never scan the same folder at once.
 
+    Yields False when the lock could not be taken within ``wait_seconds``.
+    """
     st = state.current()
-    stats = Scanner(st.db, st.config).scan_folder(folder_id)
+    lock = st.redis.lock(f"vidlib:scan-lock:{folder_id}", timeout=st.config["JOB_TIMEOUT_SCAN"], blocking_timeout=wait_seconds)
+    acquired = lock.acquire()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except Exception:  # expired: another scan may hold it now
+                pass
+
+
+def _after_changes(stats) -> None:
     if stats.changed_hashes or stats.missing:
         library_changed()
     if stats.changed_hashes:
         from vidlib.media.jobs import after_scan
 
         after_scan(stats.changed_hashes)
+
+
+def scan_changes(folder_id: int, paths: list[str], moves: list[list[str]]) -> dict[str, Any]:
+    """Job (from the watcher): follow renames, then scan the given paths of one folder."""
+    from vidlib.library.scanner import Scanner
+
+    st = state.current()
+    with folder_lock(folder_id, wait_seconds=30) as locked:
+        if not locked:
+            # A long folder scan holds the lock; it will see these files anyway, but try again.
+            digest = abs(hash((tuple(paths), tuple(map(tuple, moves))))) % 10**12
+            enqueue("scan", scan_changes, folder_id, paths, moves, job_id=f"scan-changes-{folder_id}-retry-{digest}", delay=30)
+            return {"deferred": True}
+        if not st.db.execute("SELECT 1 FROM folders WHERE id = ?", [folder_id]).fetchone():
+            return {"skipped": "folder no longer in the library"}
+        scanner = Scanner(st.db, st.config)
+        stats = scanner.apply_moves(folder_id, [(src, dest) for src, dest in moves])
+        stats.add(scanner.scan_paths(folder_id, paths))
+    _after_changes(stats)
+    log.info("changes in folder %s: %s", folder_id, stats.summary())
+    return stats.as_dict()
+
+
+def scan_folder(folder_id: int) -> dict[str, Any]:
+    """Job: scan one library folder; a change queues a (debounced) similarity index rebuild."""
+    from vidlib.library.scanner import Scanner
+
+    st = state.current()
+    with folder_lock(folder_id, wait_seconds=st.config["JOB_TIMEOUT_SCAN"]):
+        stats = Scanner(st.db, st.config).scan_folder(folder_id)
+    _after_changes(stats)
     return stats.as_dict()
 
 

@@ -284,3 +284,32 @@ class FailedMediaSchema(Schema):
     title = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     updated_at = fields.String(required=True)
+
+
+class FolderUpdateSchema(Schema):
+    force_polling = fields.Boolean(required=True, metadata={"description": "watch this folder by polling instead of file system events"})
+
+
+class WatchedFolderSchema(Schema):
+    folder_id = fields.Integer(required=True)
+    path = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"description": "events, polling, unreachable or starting"})
+    reason = fields.String(required=True)
+    watches = fields.Integer(required=True, metadata={"description": "inotify watches used (one per directory)"})
+    watch_limit = fields.Integer(allow_none=True, metadata={"description": "the system's inotify watch limit"})
+    last_event_at = fields.String(allow_none=True)
+    events = fields.Integer(required=True)
+    pending = fields.Integer(required=True, metadata={"description": "files still being copied or settling"})
+    restarts = fields.Integer(required=True)
+    errors = fields.List(fields.String(), required=True)
+
+
+class WatcherHealthSchema(Schema):
+    running = fields.Boolean(required=True)
+    pid = fields.Integer()
+    host = fields.String()
+    started_at = fields.String()
+    updated_at = fields.String()
+    inotify_watch_limit = fields.Integer(allow_none=True)
+    jobs_queued = fields.Integer()
+    folders = fields.List(fields.Nested(WatchedFolderSchema), required=True)

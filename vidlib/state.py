@@ -93,6 +93,17 @@ class AppState:
             raise ValueError(f"unknown queue {name!r}")
         return Queue(name, connection=self.redis)
 
+    def wait_for_redis(self, deadline_s: float = 30.0) -> bool:
+        """Wait until Redis answers (the embedded one may still be starting); False on timeout."""
+        import time
+
+        deadline = time.monotonic() + deadline_s
+        while not self.redis_available():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def redis_available(self) -> bool:
         """True when Redis answers a ping right now."""
         try:

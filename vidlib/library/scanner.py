@@ -230,17 +230,83 @@ class Scanner:
         return stats
 
     def scan_paths(self, folder_id: int, paths: list[str]) -> ScanStats:
-        """Scan just ``paths`` (files inside folder ``folder_id``), e.g. from a watcher event."""
+        """Scan just ``paths`` (files inside folder ``folder_id``), e.g. from a watcher event.
+
+        A path that no longer exists retires its video (missing, or a duplicate takes over).
+        """
         stats = ScanStats()
         for path in paths:
             try:
                 st = os.stat(path)
             except OSError:
+                self._forget_path(path, stats)
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
                 continue
             sidecar_mtime = sidecar_stamp(os.stat(p).st_mtime for p in sidecar_paths(path) if os.path.exists(p))
-            self._process(folder_id, FoundFile(path, st.st_size, st.st_mtime, sidecar_mtime), stats)
+            item = FoundFile(path, st.st_size, st.st_mtime, sidecar_mtime)
+            known = self.db.execute("SELECT hash, size, mtime, sidecar_mtime FROM videos WHERE path = ? AND missing = 0", [path]).fetchone()
             stats.files += 1
+            if known is not None and known["size"] == item.size and known["mtime"] == item.mtime:
+                if known["sidecar_mtime"] != item.sidecar_mtime:
+                    self._refresh_metadata(known["hash"], item, stats)
+                else:
+                    stats.unchanged += 1
+                continue
+            self._process(folder_id, item, stats)
         return stats
+
+    def apply_moves(self, folder_id: int, moves: list[tuple[str, str]]) -> ScanStats:
+        """Follow files or folders renamed inside the library without reading them.
+
+        A file move keeps its video when the destination has the size and mtime recorded for
+        the source (a rename preserves both); anything else is scanned like a new file. A folder
+        move rewrites the paths under it.
+        """
+        stats = ScanStats()
+        db = self.db
+        for src, dest in moves:
+            if os.path.isdir(dest):
+                prefix, new_prefix = src.rstrip(os.sep) + os.sep, dest.rstrip(os.sep) + os.sep
+                rows = db.execute("SELECT hash, path FROM videos WHERE missing = 0 AND substr(path, 1, ?) = ?", [len(prefix), prefix]).fetchall()
+                with write_transaction(db):
+                    for row in rows:
+                        new_path = new_prefix + row["path"][len(prefix):]
+                        db.execute("UPDATE videos SET path = ?, folder_id = ?, updated_at = ? WHERE hash = ?", [new_path, folder_id, now_iso(), row["hash"]])
+                    for table in ("duplicates", "scan_errors"):
+                        db.execute(
+                            f"UPDATE {table} SET path = ? || substr(path, ?), folder_id = ? WHERE substr(path, 1, ?) = ?",
+                            [new_prefix, len(prefix) + 1, folder_id, len(prefix), prefix],
+                        )
+                stats.moved += len(rows)
+                stats.changed_hashes.extend(r["hash"] for r in rows)
+                log.info("folder moved: %s -> %s (%d videos follow)", src, dest, len(rows))
+                continue
+            row = db.execute("SELECT hash, path, size, mtime, missing, full_hash FROM videos WHERE path = ? AND missing = 0", [src]).fetchone()
+            try:
+                st = os.stat(dest)
+            except OSError:
+                st = None
+            if row is not None and st is not None and st.st_size == row["size"] and st.st_mtime == row["mtime"]:
+                sidecar_mtime = sidecar_stamp(os.stat(p).st_mtime for p in sidecar_paths(dest) if os.path.exists(p))
+                self._move(folder_id, row, FoundFile(dest, st.st_size, st.st_mtime, sidecar_mtime), stats, restored=False)
+                continue
+            if st is not None:
+                stats.add(self.scan_paths(folder_id, [dest]))
+            if not os.path.exists(src):
+                self._forget_path(src, stats)
+        return stats
+
+    def _forget_path(self, path: str, stats: ScanStats) -> None:
+        """``path`` is gone: retire its video, drop it as a duplicate copy or a scan error."""
+        db = self.db
+        row = db.execute("SELECT hash FROM videos WHERE path = ? AND missing = 0", [path]).fetchone()
+        if row is not None:
+            self._retire(row["hash"], path, stats)
+        with write_transaction(db):
+            if db.execute("DELETE FROM duplicates WHERE path = ?", [path]).rowcount:
+                log.info("duplicate copy %s is gone", path)
+            db.execute("DELETE FROM scan_errors WHERE path = ?", [path])
 
     # -- per file -----------------------------------------------------------------------
     def _record_error(self, folder_id: int, item: FoundFile, reason: str, stats: ScanStats) -> None:
@@ -380,8 +446,13 @@ class Scanner:
                     "updated_at": now,
                     **info.as_dict(),
                 },
-                replace=True,
+                ignore=True,
             )
+            if not self.db.execute("SELECT changes()").fetchone()[0]:
+                # Another scanner (watcher job, manual rescan) indexed it a moment ago: keep
+                # that row and everything attached to it.
+                log.info("%s was indexed concurrently as %s; keeping that row", item.path, video_hash)
+                return
             records.apply_meta(self.db, video_hash, meta)
             for cand in collided_with:
                 self.db.execute(

@@ -16,6 +16,8 @@ from vidlib.library.stats import library_stats
 from vidlib.routes import Blueprint, check_hash, page_size
 from vidlib import filters as filter_lib
 from vidlib.schemas import (
+    FolderUpdateSchema,
+    WatcherHealthSchema,
     CountResultSchema,
     FailedMediaSchema,
     GenerateResultSchema,
@@ -216,6 +218,20 @@ class Folder(MethodView):
             return folder_lib.get_folder(_db(), folder_id)
         except NotFound as exc:
             abort_for(exc)
+
+    @blp.arguments(FolderUpdateSchema)
+    @blp.response(200, FolderSchema)
+    def patch(self, body, folder_id):
+        """Change how a folder is watched (force polling for shares that send no events)"""
+        db = _db()
+        try:
+            folder_lib.get_folder(db, folder_id)
+        except NotFound as exc:
+            abort_for(exc)
+        with write_transaction(db):
+            db.execute("UPDATE folders SET force_polling = ? WHERE id = ?", [int(body["force_polling"]), folder_id])
+        log.info("folder %s: force_polling = %s", folder_id, body["force_polling"])
+        return folder_lib.get_folder(db, folder_id)
 
     @blp.response(204)
     def delete(self, folder_id):
@@ -476,3 +492,19 @@ class GenerationPrioritize(MethodView):
         _video(video_hash)
         count = _queue_or_503(_media_jobs().queue_missing, [video_hash], at_front=True)
         return {"count": count}
+
+
+@blp.route("/watcher/health")
+class WatcherHealth(MethodView):
+    decorators = [admin_required]
+
+    @blp.response(200, WatcherHealthSchema)
+    def get(self):
+        """The folder watcher's health per folder (mode, watches, last event, pending files, errors)"""
+        from vidlib.watcher import read_health
+
+        try:
+            return read_health(state.current())
+        except Exception as exc:  # Redis down: the watcher cannot report either
+            log.debug("watcher health unavailable: %s", exc)
+            return {"running": False, "folders": []}
