@@ -233,6 +233,9 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
     return result
 
 
+_FTS5_QUERY_ERRORS = ("fts5", "syntax", "no such column", "unknown special query", "unterminated string", "expected integer")
+
+
 def _candidates(db: sqlite_utils.Database, match: str, where: str, params: list[Any], limit: int, unlimited: bool) -> list[dict[str, Any]]:
     """Matching visible videos, best bm25 first (at most ``limit``)."""
     # Without narrowing filters, rank inside FTS first and join only the top rows; with them,
@@ -250,7 +253,8 @@ def _candidates(db: sqlite_utils.Database, match: str, where: str, params: list[
         return [dict(r) for r in db.execute(sql, inner_params + params + [limit])]
     except sqlite3.OperationalError as exc:
         message = str(exc)
-        if "fts5" in message or "syntax" in message or "no such column" in message or "unknown special query" in message:
+        # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
+        if any(part in message for part in _FTS5_QUERY_ERRORS):
             raise VidlibError(f"invalid raw search query: {message}") from None
         raise
 
