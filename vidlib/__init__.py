@@ -78,6 +78,17 @@ def _mount_rq_dashboard(app: Flask, app_state) -> None:
         if request.blueprint == rq_dashboard.blueprint.name:
             check_admin()
 
+    def _rq_dashboard_favicon(error, endpoint, values):
+        # rq-dashboard's pages link url_for("static", filename="favicon.ico") of the host app,
+        # which has no static folder: point that link at the dashboard's own favicon.
+        if endpoint == "static" and values.get("filename") == "favicon.ico":
+            from flask import url_for
+
+            return url_for("rq_dashboard.favicon")
+        return None
+
+    app.url_build_error_handlers.append(_rq_dashboard_favicon)
+
 
 def _add_configured_folders(app_state) -> None:
     """Add the folders listed in VIDLIB_FOLDERS that are not in the library yet."""

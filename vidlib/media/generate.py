@@ -101,6 +101,7 @@ def keyframe_stills(path: str, times: list[float], width: int, progress: Progres
             container.seek(target, stream=stream, backward=True, any_frame=False)
 
         stream.codec_context.skip_frame = "NONKEY"
+        keyframe_of: dict[int, float] = {}  # target index -> time of the keyframe its seek landed on
         for i, t in enumerate(times):
             frame = None
             try:
@@ -108,6 +109,8 @@ def keyframe_stills(path: str, times: list[float], width: int, progress: Progres
                 frame = next(container.decode(stream), None)
             except (av.FFmpegError, StopIteration):
                 frame = None
+            if frame is not None and frame.time is not None:
+                keyframe_of[i] = float(frame.time) - offset
             if frame is None and not stills:
                 try:  # unseekable: the first keyframe from the start
                     container.seek(0)
@@ -123,27 +126,58 @@ def keyframe_stills(path: str, times: list[float], width: int, progress: Progres
             raise MediaError("no decodable keyframe in the video")
         budget = exact_budget
         stream.codec_context.skip_frame = "DEFAULT"
+        frames = None  # the decoder left running after the last exact frame ...
+        last = None  # ... and that frame's time
         for i, t in enumerate(times):
             if budget <= 0 or spacing == float("inf"):
                 break
             if min(abs(k - t) for k in stills) <= spacing / 2:
                 continue
             try:
-                seek(t)
-                for frame in container.decode(stream):
-                    budget -= 1
-                    when = float(frame.time) - offset if frame.time is not None else t
-                    if when >= t - 0.02 or budget <= 0:
-                        still = _to_still(frame, width, t, offset)
-                        stills.setdefault(still.time, still)
-                        break
+                key = keyframe_of.get(i)
+                if frames is not None and last is not None and key is not None and key <= last + 0.001 and last < t - 0.02:
+                    # ``t`` lies ahead in the GOP being decoded (no keyframe in between): decoding
+                    # on costs less than seeking back to the keyframe and decoding it all again.
+                    frame, first, budget = _decode_to(frames, t, offset, budget)
+                else:
+                    seek(t)
+                    frames = container.decode(stream)
+                    frame, first, budget = _decode_to(frames, t, offset, budget)
+                    if (first is None or first > t + spacing / 2) and budget > 0:
+                        # The demuxer landed past ``t`` or on no keyframe at all (MPEG-TS and other
+                        # formats without an index seek to the *next* keyframe): decode from the start.
+                        container.seek(0)
+                        frames = container.decode(stream)
+                        frame, _, budget = _decode_to(frames, t, offset, budget)
             except av.FFmpegError:
                 break
+            last = float(frame.time) - offset if frame is not None and frame.time is not None else None
+            if frame is not None:
+                still = _to_still(frame, width, t, offset)
+                stills.setdefault(still.time, still)
             if progress is not None:
                 progress(0.5 + 0.5 * (i + 1) / len(times))
     # One still per target at most: the nearest one.
     chosen = {min(stills, key=lambda k: abs(k - t)) for t in times}
     return [stills[k] for k in sorted(chosen)]
+
+
+def _decode_to(frames, t: float, offset: float, budget: int):
+    """Take decoded ``frames`` up to the first one at or after ``t`` (within ``budget`` frames).
+
+    Returns ``(frame, first, budget)``: the frame (the last one decoded when the stream or the
+    budget ends first, as the nearest to ``t``), the time of the first frame decoded (None when
+    none was) and the budget left.
+    """
+    first = frame = None
+    for frame in frames:
+        budget -= 1
+        when = float(frame.time) - offset if frame.time is not None else t
+        if first is None:
+            first = when
+        if when >= t - 0.02 or budget <= 0:
+            break
+    return frame, first, budget
 
 
 def _luma(image) -> np.ndarray:
@@ -206,6 +240,12 @@ def make_poster(path: str, duration: float, out_path: str, config: dict[str, Any
     fractions = (0.20, 0.23, 0.17, 0.27, 0.13, 0.32, 0.40, 0.50, 0.08)
     stills = keyframe_stills(path, [duration * f for f in fractions], config["POSTER_WIDTH"], progress)
     usable = [s for s in stills if not is_blank(s.image)]
+    if not usable and duration > 0:
+        # Only blank keyframes (a long black intro, or keyframes too sparse to reach past it):
+        # look at exact frames, later in the video too.
+        later = sorted(duration * f for f in fractions + (0.6, 0.7, 0.8, 0.9))
+        stills += keyframe_stills(path, later, config["POSTER_WIDTH"], exact_budget=config["STILLS_EXACT_DECODE_BUDGET"])
+        usable = [s for s in stills if not is_blank(s.image)]
     if usable:
         near = [s for s in usable if 0.12 * duration <= s.time <= 0.30 * duration] or usable
         best = max(near, key=lambda s: sharpness(s.image))
@@ -308,6 +348,53 @@ def teaser_segments(duration: float, count: int, length: float, skip_edges: floa
     return [(start_zone + i * step + (step - length) / 2, start_zone + i * step + (step + length) / 2) for i in range(count)]
 
 
+def snap_to_keyframes(path: str, spans: list[tuple[float, float]], end: float, fps: float) -> list[tuple[float, float]]:
+    """Shift each segment, within half the gap to its neighbours, to start just after a keyframe.
+
+    moviepy's reader runs ``ffmpeg -ss <start - 1> -i ...`` for a segment, so ffmpeg decodes from
+    the keyframe at or before ``start - 1``: on average half a GOP (seconds of full-size frames on
+    long-GOP files) is decoded and thrown away per segment. With a keyframe just before
+    ``start - 1`` that waste is a few frames. Segments stay in their share of the video (the skipped
+    edges too); anything unexpected (no index, odd timestamps) leaves them where they were.
+    """
+    import av
+
+    if len(spans) < 2:
+        return spans
+    slack = min(following[0] - current[1] for current, following in zip(spans, spans[1:])) / 2  # half the smallest gap
+    if slack <= 0:
+        return spans
+    # ffmpeg's input -ss lands up to ~0.13 s early for streams with B-frames, and moviepy rounds the
+    # start down to a frame: keep that much room after the keyframe.
+    margin = 0.2 + 1 / max(fps, 1.0)
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            base = stream.time_base
+            zero = container.start_time / av.time_base if container.start_time is not None else 0.0  # ffmpeg's -ss counts from here
+
+            def keyframe_near(t: float, before: bool) -> float | None:
+                """The keyframe at or before ``t`` (or, where the demuxer can, at or after it)."""
+                try:
+                    container.seek(max(0, int((t + zero) / base)), stream=stream, backward=before, any_frame=False)
+                    for packet in container.demux(stream):
+                        if packet.pts is not None:
+                            return float(packet.pts * base) - zero if packet.is_keyframe else None
+                except av.FFmpegError:  # e.g. no keyframe after t
+                    pass
+                return None
+
+            snapped = []
+            for a, b in spans:
+                want = a - 1 - margin  # where the reader's seek should find a keyframe
+                found = [k for k in (keyframe_near(want, True), keyframe_near(want, False)) if k is not None and abs(k - want) <= slack]
+                shift = min((k - want for k in found), key=abs, default=0.0)
+                snapped.append((a + shift, b + shift) if a + shift >= 0 and b + shift <= end else (a, b))
+            return snapped
+    except (av.FFmpegError, MediaError, IndexError, OverflowError, ValueError, TypeError):
+        return spans
+
+
 def _moviepy():
     # moviepy reads FFMPEG_BINARY when first imported: use the system ffmpeg.
     os.environ.setdefault("FFMPEG_BINARY", shutil.which("ffmpeg") or "ffmpeg")
@@ -330,14 +417,15 @@ def make_teaser(path: str, info: dict[str, Any], out_path: str, config: dict[str
     clip = None
     try:
         try:
-            clip = moviepy.VideoFileClip(path, audio=with_audio, target_resolution=(width, height))
+            # "area" (a box filter) is a sharp downscaler at about half the cost of the default
+            # bicubic, which is most of the reader's CPU after decoding.
+            clip = moviepy.VideoFileClip(path, audio=with_audio, target_resolution=(width, height), resize_algorithm="area")
         except (OSError, IOError, KeyError, ValueError) as exc:
             raise MediaError(f"cannot read video for the teaser: {str(exc).splitlines()[0][:300]}") from None
         end_limit = clip.duration or duration
-        parts = [clip.subclipped(max(0.0, a), min(b, end_limit)) for a, b in segments if min(b, end_limit) - max(0.0, a) > 0.05]
-        if not parts:
-            parts = [clip]
-        teaser = moviepy.concatenate_videoclips(parts) if len(parts) > 1 else parts[0]
+        spans = [(max(0.0, a), min(b, end_limit)) for a, b in segments if min(b, end_limit) - max(0.0, a) > 0.05] or [(0.0, end_limit)]
+        spans = snap_to_keyframes(path, spans, end_limit, float(clip.fps or 25))
+        teaser = _joined(moviepy, clip, spans)
         fps = min(float(clip.fps or 25), float(config["TEASER_MAX_FPS"]))
         total_frames = max(1, int(teaser.duration * fps))
         logger = _progress_logger(total_frames, progress) if progress else None
@@ -350,11 +438,13 @@ def make_teaser(path: str, info: dict[str, Any], out_path: str, config: dict[str
             audio_codec="aac" if with_audio else None,
             threads=config["TEASER_THREADS"],
             ffmpeg_params=["-crf", str(config[prefix + "CRF"]), "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+            # moviepy encodes the audio to a temp file first, by default in the working directory.
+            temp_audiofile_path=os.path.dirname(tmp),
             logger=logger,
         )
         result = _check_video(tmp)
         os.replace(tmp, out_path)
-        return {"segments": len(parts), "duration": result["duration"], "width": width, "height": height, "audio": with_audio}
+        return {"segments": len(spans), "duration": result["duration"], "width": width, "height": height, "audio": with_audio}
     except MediaError:
         raise
     except (OSError, IOError) as exc:
@@ -363,6 +453,32 @@ def make_teaser(path: str, info: dict[str, Any], out_path: str, config: dict[str
         if clip is not None:
             clip.close()
         _remove(tmp)
+
+
+def _joined(moviepy, clip, spans: list[tuple[float, float]]):
+    """``spans`` of ``clip`` played back to back: ``concatenate_videoclips`` of subclips, minus its cost.
+
+    ``clip.subclipped()`` reads the first frame of every segment up front (to learn its size), and
+    ``concatenate_videoclips`` reads the first one again; with the single ffmpeg reader of a
+    ``VideoFileClip`` each of those reads restarts ffmpeg and decodes from the keyframe before the
+    segment, so they cost as much as the segments themselves on long-GOP files. This clip maps
+    teaser time to source time instead, so the reader seeks once per segment.
+    """
+    import bisect
+    from itertools import accumulate
+
+    starts = list(accumulate((b - a for a, b in spans), initial=0.0))
+
+    def frame_at(t: float):
+        i = min(max(bisect.bisect_right(starts, t) - 1, 0), len(spans) - 1)
+        a, b = spans[i]
+        return clip.get_frame(min(a + t - starts[i], b))
+
+    video = moviepy.VideoClip(frame_function=frame_at, duration=starts[-1])
+    if clip.audio is not None:  # audio subclips read nothing up front
+        parts = [clip.audio.subclipped(a, b) for a, b in spans]
+        video = video.with_audio(moviepy.concatenate_audioclips(parts) if len(parts) > 1 else parts[0])
+    return video
 
 
 def _check_video(path: str) -> dict:

@@ -71,11 +71,11 @@ def generate(video_hash: str, kind: str) -> dict[str, Any]:
         return {"status": "failed", "error": reason}
     store.set_status(db, video_hash, kind, "running", progress=0.0, job_id=job.id if job else None)
     out_dir = store.video_media_dir(config, video_hash)
-    os.makedirs(out_dir, exist_ok=True)
     progress = _Reporter(db, video_hash, kind)
     duration = float(row["duration"] or 0)
     started = time.perf_counter()
     try:
+        os.makedirs(out_dir, exist_ok=True)  # inside: a failure here is retried like any other
         if kind == "poster":
             info = gen.make_poster(row["path"], duration, os.path.join(out_dir, "poster.jpg"), config, progress)
         elif kind == "preview_thumbnails":
@@ -221,7 +221,8 @@ def reconcile() -> dict[str, int]:
             continue
         if job is not None:
             if status == "started":
-                StartedJobRegistry(job.origin, connection=st.redis).remove(job, delete_job=False)
+                # RQ >= 2 keys the registry by execution (its remove() raises NotImplementedError).
+                StartedJobRegistry(job.origin, connection=st.redis).remove_executions(job)
             job.delete()
         store.set_status(db, video_hash, kind, "missing")
         enqueue_media(video_hash, kind)
