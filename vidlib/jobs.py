@@ -53,23 +53,59 @@ def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str, 
         raise QueueUnavailable(f"job queue (Redis) unavailable: {exc}") from exc
 
 
-@contextlib.contextmanager
-def folder_lock(folder_id: int, wait_seconds: float = 5.0) -> Iterator[bool]:
+LOCK_TTL_SECONDS = 120
+
+
+class FolderLock:
     """A Redis lock per library folder, so two workers never scan the same folder at once.
 
-    Yields False when the lock could not be taken within ``wait_seconds``.
+    The lock expires after LOCK_TTL_SECONDS unless the holder keeps extending it (``keep``,
+    called from the scan's progress), so a killed worker blocks the folder for two minutes at
+    most, not for a whole job timeout.
     """
-    st = state.current()
-    lock = st.redis.lock(f"vidlib:scan-lock:{folder_id}", timeout=st.config["JOB_TIMEOUT_SCAN"], blocking_timeout=wait_seconds)
-    acquired = lock.acquire()
-    try:
-        yield acquired
-    finally:
-        if acquired:
+
+    def __init__(self, folder_id: int):
+        st = state.current()
+        self.lock = st.redis.lock(f"vidlib:scan-lock:{folder_id}", timeout=LOCK_TTL_SECONDS)
+        self.acquired = False
+        self._last_extend = 0.0
+
+    def acquire(self, wait_seconds: float) -> bool:
+        import time
+
+        self.acquired = bool(self.lock.acquire(blocking_timeout=wait_seconds))
+        self._last_extend = time.monotonic()
+        return self.acquired
+
+    def keep(self, *_progress: Any) -> None:
+        """Extend the lock (at most every 30 s)."""
+        import time
+
+        if self.acquired and time.monotonic() - self._last_extend > 30:
+            self._last_extend = time.monotonic()
             try:
-                lock.release()
+                self.lock.reacquire()
+            except Exception as exc:
+                log.warning("scan lock lost: %s", exc)
+
+    def release(self) -> None:
+        if self.acquired:
+            try:
+                self.lock.release()
             except Exception:  # expired: another scan may hold it now
                 pass
+            self.acquired = False
+
+
+@contextlib.contextmanager
+def folder_lock(folder_id: int, wait_seconds: float = 5.0) -> Iterator[FolderLock]:
+    """Hold the folder's scan lock for the block; ``lock.acquired`` is False if it was not taken in time."""
+    lock = FolderLock(folder_id)
+    lock.acquire(wait_seconds)
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def _after_changes(stats) -> None:
@@ -81,16 +117,21 @@ def _after_changes(stats) -> None:
         after_scan(stats.changed_hashes)
 
 
-def scan_changes(folder_id: int, paths: list[str], moves: list[list[str]]) -> dict[str, Any]:
+def scan_changes(folder_id: int, paths: list[str], moves: list[list[str]], attempt: int = 0) -> dict[str, Any]:
     """Job (from the watcher): follow renames, then scan the given paths of one folder."""
+    import hashlib
+    import json
+
     from vidlib.library.scanner import Scanner
 
     st = state.current()
-    with folder_lock(folder_id, wait_seconds=30) as locked:
-        if not locked:
-            # A long folder scan holds the lock; it will see these files anyway, but try again.
-            digest = abs(hash((tuple(paths), tuple(map(tuple, moves))))) % 10**12
-            enqueue("scan", scan_changes, folder_id, paths, moves, job_id=f"scan-changes-{folder_id}-retry-{digest}", delay=30)
+    with folder_lock(folder_id, wait_seconds=30) as lock:
+        if not lock.acquired:
+            # A long folder scan holds the lock: try again later (a stable id per attempt, so a
+            # retry is queued exactly once whichever worker defers it).
+            digest = hashlib.sha1(json.dumps([paths, moves]).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+            enqueue("scan", scan_changes, folder_id, paths, moves, attempt + 1, job_id=f"scan-changes-{folder_id}-{digest}-retry{attempt + 1}", delay=30)
+            log.info("folder %s is being scanned; %d changes deferred (attempt %d)", folder_id, len(paths) + len(moves), attempt + 1)
             return {"deferred": True}
         if not st.db.execute("SELECT 1 FROM folders WHERE id = ?", [folder_id]).fetchone():
             return {"skipped": "folder no longer in the library"}
@@ -107,8 +148,8 @@ def scan_folder(folder_id: int) -> dict[str, Any]:
     from vidlib.library.scanner import Scanner
 
     st = state.current()
-    with folder_lock(folder_id, wait_seconds=st.config["JOB_TIMEOUT_SCAN"]):
-        stats = Scanner(st.db, st.config).scan_folder(folder_id)
+    with folder_lock(folder_id, wait_seconds=st.config["JOB_TIMEOUT_SCAN"]) as lock:
+        stats = Scanner(st.db, st.config, progress=lock.keep).scan_folder(folder_id)
     _after_changes(stats)
     return stats.as_dict()
 

@@ -188,8 +188,12 @@ class Watcher:
                     self._touch(src, now)
                 if dest_video:
                     self._touch(dest, now)
-            if not (src_video or dest_video):
-                self._maybe_sidecar(dest or src, now)
+            if dest_video:
+                log.debug("rename %s -> %s: a new video name, waiting for it to settle", src, dest)
+            elif src_video:
+                log.debug("rename %s -> %s: the video left its name, checking it", src, dest)
+            elif not self._maybe_sidecar(dest or src, now):
+                log.debug("ignored rename %s -> %s: not a video", src, dest)
             return
         reason = self._ignored(src)
         if reason:
@@ -350,8 +354,25 @@ class Watcher:
         with self.lock:
             moves, self.moves = self.moves, []
             dir_events, self.dir_events = self.dir_events, []
-            candidates = list(self.pending.items())
         ready: dict[int, list[str]] = {}
+        for kind, directory in dir_events:
+            folder = self.folder_for(directory)
+            if folder is None:
+                continue
+            paths = self._paths_under(directory, kind)
+            if not paths:
+                continue
+            log.info("folder %s %s: %d videos to check", directory, kind, len(paths))
+            if kind == "created":
+                # A folder being copied in: its files may still be growing, so they settle
+                # like any other new file (scanned now, a partial file would get a wrong hash).
+                with self.lock:
+                    for path in paths:
+                        self._touch(path, now)
+            else:
+                ready.setdefault(folder.folder_id, []).extend(paths)
+        with self.lock:
+            candidates = list(self.pending.items())
         for path, item in candidates:
             # Stat every tick: a copy that sends no events (NFS, some tools) still shows growth.
             try:
@@ -373,14 +394,6 @@ class Watcher:
                 continue
             ready.setdefault(folder.folder_id, []).append(path)
             log.debug("%s settled for %.1f s (%s): queued for scanning", path, settled_for, "gone" if current is None else f"{current[0]} bytes")
-        for kind, directory in dir_events:
-            folder = self.folder_for(directory)
-            if folder is None:
-                continue
-            paths = self._paths_under(directory, kind)
-            if paths:
-                ready.setdefault(folder.folder_id, []).extend(paths)
-                log.info("folder %s %s: %d videos to check", directory, kind, len(paths))
         queued = 0
         by_folder_moves: dict[int, list[tuple[str, str]]] = {}
         for src, dest in moves:
