@@ -7,8 +7,9 @@ labelled with the *real* timestamp of the keyframe it shows, so the WebVTT cues 
 when keyframes are sparse (the sprite then has fewer, never repeated, tiles).
 
 Teasers are cut and encoded with moviepy (the design card): one reader per video, ffmpeg
-input-seeks to each segment and scales while decoding (``target_resolution``), and libx264
-encodes with a fast preset; the output is H.264 yuv420p with even dimensions and faststart.
+input-seeks to each segment (moved to start just after a keyframe, so little is decoded in vain)
+and scales while decoding (``target_resolution``), and libx264 encodes with a fast preset; the
+output is H.264 yuv420p with even dimensions and faststart.
 
 Every output is written to a temp name in the video's media dir and renamed into place only
 after it has been checked (non-empty, decodable).
