@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     from vidlib.routes import Api
     from vidlib.routes import api as api_routes
     from vidlib.routes import media as media_routes
+    from vidlib.routes import pages as page_routes
     from vidlib.routes import search as search_routes
     from vidlib.state import AppState
 
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     api.register_blueprint(api_routes.blp)
     api.register_blueprint(media_routes.blp)
     api.register_blueprint(search_routes.blp)
+    app.register_blueprint(page_routes.blp)  # the web UI: plain Flask, not in the OpenAPI spec
     register_cli(app)
     _mount_rq_dashboard(app, app_state)
 

@@ -247,7 +247,24 @@ def watch_command() -> None:
     run_watcher(st)
 
 
-COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, watch_command)
+@click.command("openapi-spec")
+@click.argument("out", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+@with_appcontext
+def openapi_spec_command(out: str) -> None:
+    """Write the API's OpenAPI spec (the /api/openapi.json document) to OUT (default: stdout)."""
+    from flask import current_app
+
+    response = current_app.test_client().get("/api/openapi.json")
+    text = json.dumps(response.get_json(), indent=2, ensure_ascii=False) + "\n"
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    click.echo(f"OpenAPI spec written to {out}", err=True)
+
+
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, watch_command, openapi_spec_command)
 
 
 def register_cli(app: Flask) -> None:
