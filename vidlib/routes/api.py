@@ -270,15 +270,48 @@ class Rescan(MethodView):
         return {"jobs": queued}
 
 
+def _window(args: dict) -> tuple[int, int]:
+    """LIMIT and OFFSET for a dashboard list (default 100 rows a page, at most MAX_PAGE_SIZE)."""
+    per_page = page_size(args["per_page"] or 100)
+    return per_page, (args["page"] - 1) * per_page
+
+
+def _set_total(total: int) -> None:
+    from flask import g
+
+    g.vidlib_total = total
+
+
+@blp.after_request
+def _total_header(response):
+    from flask import g
+
+    total = g.pop("vidlib_total", None)
+    if total is not None:
+        response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+_PAGED = {"headers": {"X-Total-Count": {"description": "rows in all pages", "schema": {"type": "integer"}}}}
+
+
 @blp.route("/duplicates")
 class Duplicates(MethodView):
     decorators = [admin_required]
 
-    @blp.response(200, DuplicateSchema(many=True))
-    def get(self):
-        """Videos found at more than one path with identical content"""
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, DuplicateSchema(many=True), **_PAGED)
+    def get(self, args):
+        """Videos found at more than one path with identical content (paged; X-Total-Count)"""
         db = _db()
-        rows = db.execute("SELECT d.hash, v.path, d.path AS copy FROM duplicates d JOIN videos v ON v.hash = d.hash ORDER BY v.path, d.path")
+        limit, offset = _window(args)
+        _set_total(db.execute("SELECT COUNT(DISTINCT hash) FROM duplicates").fetchone()[0])
+        rows = db.execute(
+            "SELECT d.hash, v.path, d.path AS copy FROM duplicates d JOIN videos v ON v.hash = d.hash "
+            "WHERE d.hash IN (SELECT d2.hash FROM duplicates d2 JOIN videos v2 ON v2.hash = d2.hash GROUP BY d2.hash ORDER BY MIN(v2.path) LIMIT ? OFFSET ?) "
+            "ORDER BY v.path, d.path",
+            [limit, offset],
+        )
         grouped: dict[str, dict] = {}
         for row in rows:
             grouped.setdefault(row["hash"], {"hash": row["hash"], "path": row["path"], "copies": []})["copies"].append(row["copy"])
@@ -289,20 +322,28 @@ class Duplicates(MethodView):
 class Collisions(MethodView):
     decorators = [admin_required]
 
-    @blp.response(200, CollisionSchema(many=True))
-    def get(self):
-        """Pairs of different files that share an oshash (kept as separate videos)"""
-        return [dict(r) for r in _db().execute("SELECT oshash, hash_a, path_a, hash_b, path_b, found_at FROM collisions ORDER BY id")]
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, CollisionSchema(many=True), **_PAGED)
+    def get(self, args):
+        """Pairs of different files that share an oshash, kept as separate videos (paged; X-Total-Count)"""
+        db = _db()
+        limit, offset = _window(args)
+        _set_total(db.execute("SELECT COUNT(*) FROM collisions").fetchone()[0])
+        return [dict(r) for r in db.execute("SELECT oshash, hash_a, path_a, hash_b, path_b, found_at FROM collisions ORDER BY id LIMIT ? OFFSET ?", [limit, offset])]
 
 
 @blp.route("/scan-errors")
 class ScanErrors(MethodView):
     decorators = [admin_required]
 
-    @blp.response(200, ScanErrorSchema(many=True))
-    def get(self):
-        """Files the scanner could not index, with the reason"""
-        return [dict(r) for r in _db().execute("SELECT path, reason, size, at FROM scan_errors ORDER BY path")]
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, ScanErrorSchema(many=True), **_PAGED)
+    def get(self, args):
+        """Files the scanner could not index, with the reason (paged; X-Total-Count)"""
+        db = _db()
+        limit, offset = _window(args)
+        _set_total(db.execute("SELECT COUNT(*) FROM scan_errors").fetchone()[0])
+        return [dict(r) for r in db.execute("SELECT path, reason, size, at FROM scan_errors ORDER BY path LIMIT ? OFFSET ?", [limit, offset])]
 
 
 @blp.route("/stats")
@@ -434,10 +475,15 @@ class GenerationStatus(MethodView):
 class GenerationFailed(MethodView):
     decorators = [admin_required]
 
-    @blp.response(200, FailedMediaSchema(many=True))
-    def get(self):
-        """Failed preview media with the reason"""
-        rows = _db().execute("SELECT m.hash, m.kind, v.title, m.error, m.updated_at FROM media m JOIN videos v ON v.hash = m.hash WHERE m.status = 'failed' AND v.missing = 0 ORDER BY m.updated_at DESC LIMIT 1000")
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, FailedMediaSchema(many=True), **_PAGED)
+    def get(self, args):
+        """Failed preview media with the reason (paged; X-Total-Count)"""
+        db = _db()
+        limit, offset = _window(args)
+        where = "FROM media m JOIN videos v ON v.hash = m.hash WHERE m.status = 'failed' AND v.missing = 0"
+        _set_total(db.execute(f"SELECT COUNT(*) {where}").fetchone()[0])
+        rows = db.execute(f"SELECT m.hash, m.kind, v.title, m.error, m.updated_at {where} ORDER BY m.updated_at DESC, m.hash LIMIT ? OFFSET ?", [limit, offset])
         return [dict(r) for r in rows]
 
 
