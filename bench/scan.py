@@ -10,13 +10,18 @@ distinct oshash and still probes — then measures, in one run and side by side:
   (b) the first scan with ``Scanner.scan_folder`` into a fresh database (hash + probe +
       insert every file; one run, files/s),
   (c) an unchanged rescan with ``Scanner.scan_folder`` (median of runs; seconds, files/s and
-      the ratio to the bare walk),
-  (d) bytes read by hashing per new file (``ScanStats.hashed_bytes / new``; at most 128 KiB).
+      the ratio to the bare walk; with --compare-rev also the scanner.py of another git
+      revision, interleaved, to show what a change to the scanner did),
+  (d) bytes read by hashing per new file (``ScanStats.hashed_bytes / new``; at most 128 KiB),
+  (f) loading the folder's known rows alone, the query and dict ``scan_folder`` builds, as
+      plain tuples (what it does) and as ``sqlite3.Row`` (the connection's default), and the
+      garbage collections during one rescan — the parts of a rescan beyond the walk.
 
 Figures are printed, never asserted. Targets the figures are read against: an unchanged
 rescan of 100,000 files within 2x the bare walk and under 5 s.
 
-All figures are with a warm page cache (the tree was just written or read). The tree lives in
+Wall and CPU time (user + system of this process) are both given: on a shared machine the CPU
+time is the steadier of the two. All figures are with a warm page cache (the tree was just written or read). The tree lives in
 a temp dir that is deleted at the end unless --keep; a --workdir you name is never deleted,
 and --reuse picks up its tree and database so the rescan figures of a big tree can be
 measured again without repeating the first scan.
@@ -30,11 +35,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
 import platform
 import pstats
+import resource
 import shutil
 import statistics
 import struct
@@ -125,10 +132,60 @@ def bare_walk(root: str) -> int:
     return count
 
 
-def timed(fn, *args):
-    started = time.perf_counter()
-    result = fn(*args)
-    return time.perf_counter() - started, result
+def load_known(db, folder_id: int, plain: bool) -> dict:
+    """The known-videos dict scan_folder builds (same query), as tuples or sqlite3.Row."""
+    cursor = db.conn.cursor()
+    if plain:
+        cursor.row_factory = None
+    sql = "SELECT path, hash, size, mtime, sidecar_mtime FROM videos WHERE folder_id = ? AND missing = 0"
+    return {row[0]: row for row in cursor.execute(sql, [folder_id])}
+
+
+def gc_during(fn) -> dict[int, tuple[int, float]]:
+    """Collections per generation and seconds spent in them while ``fn`` runs."""
+    spent: dict[int, tuple[int, float]] = {}
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            count, seconds = spent.get(info["generation"], (0, 0.0))
+            spent[info["generation"]] = (count + 1, seconds + time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
+    try:
+        fn()
+    finally:
+        gc.callbacks.remove(callback)
+    return spent
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) and of its waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(fn):
+    """(wall seconds, CPU seconds of this process, result) of one call."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
+
+
+def load_scanner_at(rev: str, directory: Path):
+    """vidlib/library/scanner.py as of git revision ``rev``, imported as a separate module."""
+    import importlib.util
+
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:vidlib/library/scanner.py"], capture_output=True, text=True, check=True).stdout
+    path = directory / "baseline_scanner.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_scanner", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def machine() -> str:
@@ -165,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="reuse the tree and database already in --workdir (skip building and the first scan if done)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--profile", action="store_true", help="also cProfile one unchanged rescan and print the top functions")
+    parser.add_argument("--compare-rev", metavar="REV", help="also time the unchanged rescan with vidlib/library/scanner.py as of git revision REV, side by side")
     args = parser.parse_args(argv)
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir")
@@ -183,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, workdir: Path, tree: Path, data_dir: Path) -> int:
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}")
     print(f"workdir: {workdir} ({fs_type(workdir)}); files: {args.files}, {args.per_folder} per folder, runs: {args.runs}")
     manifest_path = workdir / MANIFEST
     wanted = {"files": args.files, "per_folder": args.per_folder}
@@ -205,6 +263,7 @@ def run(args, workdir: Path, tree: Path, data_dir: Path) -> int:
     else:
         print(f"reusing tree and database in {workdir}")
 
+    baseline = load_scanner_at(args.compare_rev, workdir) if args.compare_rev else None
     config = load_config({"DATA_DIR": str(data_dir)})
     state = AppState(config)
     db = state.db
@@ -224,8 +283,10 @@ def run(args, workdir: Path, tree: Path, data_dir: Path) -> int:
                 elapsed = time.perf_counter() - started
                 print(f"  {done}/{total} files, {elapsed:.0f} s, {done / elapsed:.0f} files/s", file=sys.stderr, flush=True)
 
+        cpu_started = cpu_seconds()
         stats = Scanner(db, config, progress=progress).scan_folder(folder_id)
         first = {k: v for k, v in stats.as_dict().items()}
+        first["cpu_seconds"] = cpu_seconds() - cpu_started
         manifest["first_scan"] = first
         manifest_path.write_text(json.dumps(manifest))
     else:
@@ -233,47 +294,66 @@ def run(args, workdir: Path, tree: Path, data_dir: Path) -> int:
     if first["new"] != args.files or first["collisions"] or first["errors"] or first["duplicates"]:
         print(f"WARNING: first scan did not index every file as new and distinct: {first}")
 
-    # (a), (e), (c): interleaved so that drift hits every method alike; one warm-up round.
+    # (a), (e), (c), (f): interleaved so that drift hits every method alike; one warm-up round.
     extensions, skip_dirs = set(config["VIDEO_EXTENSIONS"]), set(config["SKIP_DIRS"])
     exclude = Scanner(db, config).exclude
-    times: dict[str, list[float]] = {"bare": [], "walk": [], "rescan": []}
+    ops: dict[str, tuple[str, object]] = {
+        "bare": ("(a) bare os.scandir + stat walk", lambda: bare_walk(root)),
+        "walk": ("(e) vidlib walk() alone", lambda: len(list(walk(root, extensions, skip_dirs, exclude)))),
+        "rescan": ("(c) unchanged rescan (scan_folder)", lambda: Scanner(db, config).scan_folder(folder_id)),
+    }
+    if baseline is not None:
+        ops["baseline"] = (f"(c) same, scanner.py of {args.compare_rev}", lambda: baseline.Scanner(db, config).scan_folder(folder_id))
+    ops["rows"] = ("(f) known rows alone, tuples", lambda: load_known(db, folder_id, True))
+    ops["rows_row"] = ("(f) known rows alone, sqlite3.Row", lambda: load_known(db, folder_id, False))
+    wall: dict[str, list[float]] = {k: [] for k in ops}
+    cpu: dict[str, list[float]] = {k: [] for k in ops}
     counts = {}
     for round_ in range(args.runs + 1):
-        t_bare, counts["bare"] = timed(bare_walk, root)
-        t_walk, found = timed(lambda: list(walk(root, extensions, skip_dirs, exclude)))
-        counts["walk"] = len(found)
-        del found
-        t_rescan, stats = timed(Scanner(db, config).scan_folder, folder_id)
-        counts["rescan"] = stats.files
-        if stats.unchanged != stats.files:
-            print(f"WARNING: rescan was not unchanged: {stats.summary()}")
-        if round_ == 0:
-            continue  # warm-up
-        times["bare"].append(t_bare)
-        times["walk"].append(t_walk)
-        times["rescan"].append(t_rescan)
+        for key, (_, fn) in ops.items():
+            t_wall, t_cpu, result = timed(fn)
+            if key in ("rescan", "baseline"):
+                counts[key] = result.files
+                if result.unchanged != result.files:
+                    print(f"WARNING: {key} was not unchanged: {result.summary()}")
+            elif key in ("bare", "walk"):
+                counts[key] = result
+            if round_:  # round 0 is the warm-up
+                wall[key].append(t_wall)
+                cpu[key].append(t_cpu)
 
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     n = args.files
     rows = [
-        ("(a) bare os.scandir + stat walk", f"{med['bare']:.3f}", f"{min(times['bare']):.3f}", f"{n / med['bare']:,.0f}", "1.00"),
-        ("(e) vidlib walk() alone", f"{med['walk']:.3f}", f"{min(times['walk']):.3f}", f"{n / med['walk']:,.0f}", f"{med['walk'] / med['bare']:.2f}"),
-        ("(c) unchanged rescan (scan_folder)", f"{med['rescan']:.3f}", f"{min(times['rescan']):.3f}", f"{n / med['rescan']:,.0f}", f"{med['rescan'] / med['bare']:.2f}"),
-        ("(b) first scan (scan_folder, 1 run)", f"{first['seconds']:.1f}", "-", f"{n / first['seconds']:,.0f}", f"{first['seconds'] / med['bare']:.0f}"),
+        (label, f"{med[k]:.3f}", f"{min(wall[k]):.3f}", f"{med_cpu[k]:.3f}", f"{n / med[k]:,.0f}", f"{med[k] / med['bare']:.2f}", f"{med_cpu[k] / med_cpu['bare']:.2f}")
+        for k, (label, _) in ops.items()
     ]
+    first_cpu = first.get("cpu_seconds")
+    rows.append(("(b) first scan (scan_folder, 1 run)", f"{first['seconds']:.1f}", "-", f"{first_cpu:.1f}" if first_cpu else "-",
+                 f"{n / first['seconds']:,.0f}", f"{first['seconds'] / med['bare']:.0f}", f"{first_cpu / med_cpu['bare']:.0f}" if first_cpu else "-"))
     print()
-    print(f"{n:,} files; medians of {args.runs} runs (after 1 warm-up); warm page cache")
-    print(table(rows, ("operation", "median s", "min s", "files/s", "x bare walk")))
+    print(f"{n:,} files; medians of {args.runs} runs (after 1 warm-up); warm page cache; CPU = user + system time of this process")
+    print(table(rows, ("operation", "median s", "min s", "median CPU s", "files/s", "x bare walk", "x bare walk (CPU)")))
     hashed = first["hashed_bytes"] / first["new"] if first["new"] else 0
     print()
     print(f"(d) hashing read {first['hashed_bytes']:,} bytes for {first['new']:,} new files = {hashed:,.0f} bytes/file "
           f"(file size {manifest['base_size'] + 16} bytes; limit 131,072)")
     print(f"first scan: {first['new']} new, {first['errors']} errors, {first['collisions']} collisions, {first['duplicates']} duplicates; "
-          f"{1000 * first['seconds'] / n:.2f} ms/file")
-    print(f"counts seen: bare walk {counts['bare']}, walk() {counts['walk']}, rescan {counts['rescan']}")
-    ratio = med["rescan"] / med["bare"]
-    print(f"target check (read, not asserted): rescan/bare = {ratio:.2f} (target <= 2.0); "
-          f"rescan = {med['rescan']:.2f} s" + (" (target < 5 s at 100,000 files)" if n >= 100000 else ""))
+          f"{1000 * first['seconds'] / n:.2f} ms/file" + (f", {1000 * first_cpu / n:.2f} CPU ms/file" if first_cpu else ""))
+    print("counts seen: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    rest = med_cpu["rescan"] - med_cpu["walk"] - med_cpu["rows"]
+    print(f"rescan CPU = walk() {med_cpu['walk']:.3f} + known rows {med_cpu['rows']:.3f} + the rest {rest:.3f} s "
+          f"(compare loop, duplicates/errors lookups, unseen check, GC); bare walk {med_cpu['bare']:.3f} s")
+    scanners = {"rescan": Scanner} if baseline is None else {"rescan": Scanner, f"rescan with {args.compare_rev}": baseline.Scanner}
+    for label, cls in scanners.items():
+        spent = gc_during(lambda: cls(db, config).scan_folder(folder_id))
+        print(f"garbage collections during one more {label}: " + (", ".join(
+            f"gen{g} x{c} {1000 * t:.0f} ms" for g, (c, t) in sorted(spent.items())) or "none"))
+    print(f"target check (read, not asserted): rescan/bare = {med['rescan'] / med['bare']:.2f} wall, "
+          f"{med_cpu['rescan'] / med_cpu['bare']:.2f} CPU (target <= 2.0); rescan = {med['rescan']:.2f} s"
+          + (" (target < 5 s at 100,000 files)" if n >= 100000 else ""))
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
     if args.profile:
         profiler = cProfile.Profile()

@@ -10,12 +10,15 @@ duplicate (same full content) or a collision (different content, both kept).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import sqlite_utils
 
@@ -40,9 +43,8 @@ def sidecar_stamp(mtimes: Iterable[float]) -> float:
     return float(sum(mtimes))
 
 
-@dataclass
-class FoundFile:
-    """A video file seen by the walk."""
+class FoundFile(NamedTuple):
+    """A video file seen by the walk (a tuple: the walk builds 100,000 of them per rescan)."""
 
     path: str
     size: int
@@ -88,11 +90,18 @@ class ScanStats:
 
 
 def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tuple[int, int]] = frozenset()) -> Iterator[FoundFile]:
-    """Yield every video file under ``root``.
+    """Yield every video file under ``root`` as a :class:`FoundFile` (see :func:`walk_tuples`)."""
+    return map(FoundFile._make, walk_tuples(root, extensions, skip_dirs, exclude))
+
+
+def walk_tuples(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tuple[int, int]] = frozenset()) -> Iterator[tuple[str, int, float, float]]:
+    """Yield ``(path, size, mtime, sidecar stamp)`` of every video file under ``root``.
 
     Recursive; follows symlinks but never enters a directory twice (loops are safe); skips
     hidden entries (``.name``), ``skip_dirs`` names and the directories in ``exclude``
-    (``(st_dev, st_ino)`` pairs, e.g. the media dir).
+    (``(st_dev, st_ino)`` pairs, e.g. the media dir). This is the hot loop of an unchanged
+    rescan, so it does per file only what it must: a name check, one ``stat`` (as a bare
+    walk does) and a tuple.
     """
     try:
         root_stat = os.stat(root)
@@ -101,6 +110,8 @@ def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tupl
         return
     visited = {(root_stat.st_dev, root_stat.st_ino)} | set(exclude)
     stack = [root]
+    is_reg, is_dir = stat_mod.S_ISREG, stat_mod.S_ISDIR
+    join = os.path.join
     while stack:
         directory = stack.pop()
         try:
@@ -109,42 +120,49 @@ def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tupl
         except OSError as exc:
             log.warning("cannot list %s: %s", directory, exc)
             continue
-        names = None  # sidecar lookup set, built only when a video is in this directory
+        sidecars: dict[str, list[str]] | None = None  # stem -> sidecar names, built on first video
         subdirs = []
         for entry in entries:
             name = entry.name
             if name[0] == ".":
                 continue
-            try:
-                if entry.is_dir():
-                    if name not in skip_dirs:
-                        subdirs.append(entry)
-                    continue
-            except OSError:
-                continue
             dot = name.rfind(".")
             if dot <= 0 or name[dot + 1 :].lower() not in extensions:
+                try:
+                    if entry.is_dir() and name not in skip_dirs:
+                        subdirs.append(entry)
+                except OSError:
+                    pass
                 continue
             try:
                 st = entry.stat()
             except OSError as exc:
                 # A dangling symlink or a file removed mid-walk: report it like any bad file.
-                yield FoundFile(entry.path, -1, -1.0, 0.0)
+                yield (entry.path, -1, -1.0, 0.0)
                 log.debug("cannot stat %s: %s", entry.path, exc)
                 continue
-            if not stat_mod.S_ISREG(st.st_mode):
+            if not is_reg(st.st_mode):
+                if is_dir(st.st_mode) and name not in skip_dirs:
+                    subdirs.append(entry)  # a folder named like a video
                 continue
-            sidecar_mtimes = []
-            if names is None:
-                names = {e.name for e in entries}
-            stem = name[:dot]
-            for ext in SIDECAR_EXTENSIONS:
-                if stem + ext in names:
-                    try:
-                        sidecar_mtimes.append(os.stat(os.path.join(directory, stem + ext)).st_mtime)
-                    except OSError:
-                        pass
-            yield FoundFile(entry.path, st.st_size, st.st_mtime, sidecar_stamp(sidecar_mtimes))
+            if sidecars is None:
+                sidecars = {}
+                for other in entries:
+                    other_name = other.name
+                    if other_name.endswith(SIDECAR_EXTENSIONS):
+                        sidecars.setdefault(other_name.rsplit(".", 1)[0], []).append(other_name)
+            stamp = 0.0
+            if sidecars:
+                names = sidecars.get(name[:dot])
+                if names:
+                    mtimes = []
+                    for sidecar in names:
+                        try:
+                            mtimes.append(os.stat(join(directory, sidecar)).st_mtime)
+                        except OSError:
+                            pass
+                    stamp = sidecar_stamp(mtimes) if mtimes else 0.0
+            yield (entry.path, st.st_size, st.st_mtime, stamp)
         for entry in subdirs:
             try:
                 st = entry.stat()
@@ -156,6 +174,23 @@ def walk(root: str, extensions: set[str], skip_dirs: set[str], exclude: set[tupl
                 continue
             visited.add(key)
             stack.append(entry.path)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees everything).
+
+    Listing a big folder keeps one FoundFile per file alive; with the collector on, 100,000
+    files cost a few full collections that walk all of them, ~10% of an unchanged rescan
+    (bench/scan.py). The walk and the row loading create no reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Scanner:
@@ -195,39 +230,67 @@ class Scanner:
             log.warning("library folder %s is not reachable; its videos are left as they are", root)
             stats.seconds = time.perf_counter() - started
             return stats
-        found = list(walk(root, self.extensions, self.skip_dirs, self.exclude))
-        stats.files = len(found)
-        known_videos = {
-            row[0]: row
-            for row in self.db.execute(
-                "SELECT path, hash, size, mtime, sidecar_mtime FROM videos WHERE folder_id = ? AND missing = 0", [folder_id]
-            )
-        }
-        known_duplicates = {row[0]: row for row in self.db.execute("SELECT path, hash, size, mtime FROM duplicates WHERE folder_id = ?", [folder_id])}
-        known_errors = {row[0]: row for row in self.db.execute("SELECT path, size, mtime FROM scan_errors WHERE folder_id = ?", [folder_id])}
-        seen: set[str] = set()
-        for index, item in enumerate(found):
-            seen.add(item.path)
-            video = known_videos.get(item.path)
-            if video is not None and video[2] == item.size and video[3] == item.mtime:
-                if video[4] != item.sidecar_mtime:
-                    self._refresh_metadata(video[1], item, stats)
-                else:
-                    stats.unchanged += 1
-            elif (dup := known_duplicates.get(item.path)) is not None and dup[2] == item.size and dup[3] == item.mtime:
-                stats.unchanged += 1
-            elif (err := known_errors.get(item.path)) is not None and err[1] == item.size and err[2] == item.mtime:
-                stats.unchanged += 1  # a broken file is not retried until it changes
-            else:
-                self._process(folder_id, item, stats)
+        with _gc_paused():
+            found = list(walk_tuples(root, self.extensions, self.skip_dirs, self.exclude))
+            video_rows, duplicate_rows, error_rows = self._known_rows(folder_id)
+            stats.files = len(found)
+            first = itemgetter(0)
+            known_videos = dict(zip(map(first, video_rows), video_rows))
+            known_duplicates = dict(zip(map(first, duplicate_rows), duplicate_rows))
+            known_errors = dict(zip(map(first, error_rows), error_rows))
+            seen = {item[0] for item in found}
+            # The hot loop of an unchanged rescan: plain tuple compares, FoundFile objects only
+            # for files that need work.
+            video_get, dup_get, err_get = known_videos.get, known_duplicates.get, known_errors.get
+            work: list[tuple[str, int, float, float]] = []
+            refresh: list[tuple[str, tuple]] = []
+            for item in found:
+                path, size, mtime, stamp = item
+                video = video_get(path)
+                if video is not None and video[1] == size and video[2] == mtime:
+                    if video[3] != stamp:
+                        refresh.append(item)
+                    continue
+                dup = dup_get(path)
+                if dup is not None and dup[2] == size and dup[3] == mtime:
+                    continue
+                err = err_get(path)
+                if err is not None and err[1] == size and err[2] == mtime:
+                    continue  # a broken file is not retried until it changes
+                work.append(item)
+        stats.unchanged = len(found) - len(work) - len(refresh)
+        total = len(work) + len(refresh)
+        for index, item in enumerate(refresh):
+            video_hash = self.db.execute("SELECT hash FROM videos WHERE path = ? AND missing = 0", [item[0]]).fetchone()[0]
+            self._refresh_metadata(video_hash, FoundFile._make(item), stats)
             if self.progress is not None:
-                self.progress(index + 1, len(found))
+                self.progress(index + 1, total)
+        for index, item in enumerate(work, start=len(refresh)):
+            self._process(folder_id, FoundFile._make(item), stats)
+            if self.progress is not None:
+                self.progress(index + 1, total)
         self._forget_unseen(folder_id, known_videos, known_duplicates, known_errors, seen, stats)
         with write_transaction(self.db):
             self.db.execute("UPDATE folders SET last_scan_at = ? WHERE id = ?", [now_iso(), folder_id])
         stats.seconds = time.perf_counter() - started
         log.info("scanned %s: %s", root, stats.summary())
         return stats
+
+    def _known_rows(self, folder_id: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        """What the database knows of a folder's files, as plain tuples keyed by their first item.
+
+        Videos: (path, size, mtime, sidecar stamp) — the fewer columns, the cheaper 100,000 rows
+        are; plain tuples rather than sqlite3.Row for the same reason (bench/scan.py).
+        """
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None
+        try:
+            videos = cursor.execute("SELECT path, size, mtime, sidecar_mtime FROM videos WHERE folder_id = ? AND missing = 0", [folder_id]).fetchall()
+            duplicates = cursor.execute("SELECT path, hash, size, mtime FROM duplicates WHERE folder_id = ?", [folder_id]).fetchall()
+            errors = cursor.execute("SELECT path, size, mtime FROM scan_errors WHERE folder_id = ?", [folder_id]).fetchall()
+        finally:
+            cursor.close()
+        return videos, duplicates, errors
 
     def scan_paths(self, folder_id: int, paths: list[str]) -> ScanStats:
         """Scan just ``paths`` (files inside folder ``folder_id``), e.g. from a watcher event.
@@ -505,23 +568,21 @@ class Scanner:
     # -- after the walk ------------------------------------------------------------------
     def _forget_unseen(self, folder_id: int, known_videos: dict, known_duplicates: dict, known_errors: dict, seen: set[str], stats: ScanStats) -> None:
         db = self.db
-        gone_dups = [p for p in known_duplicates if p not in seen]
-        gone_errors = [p for p in known_errors if p not in seen]
+        gone_dups = sorted(known_duplicates.keys() - seen)
+        gone_errors = sorted(known_errors.keys() - seen)
         with write_transaction(db):
             for path in gone_dups:
                 db.execute("DELETE FROM duplicates WHERE path = ?", [path])
                 log.info("duplicate copy %s is gone", path)
             for path in gone_errors:
                 db.execute("DELETE FROM scan_errors WHERE path = ?", [path])
-        for path, row in known_videos.items():
-            if path in seen:
-                continue
-            current = db.execute("SELECT path, missing FROM videos WHERE hash = ?", [row[1]]).fetchone()
-            if current is None or current["path"] != path or current["missing"]:
+        for path in sorted(known_videos.keys() - seen):
+            current = db.execute("SELECT hash FROM videos WHERE path = ? AND missing = 0", [path]).fetchone()
+            if current is None:
                 continue  # moved during this scan
             if os.path.exists(path):
                 continue  # e.g. it became hidden or an extension was removed: leave it
-            self._retire(row[1], path, stats)
+            self._retire(current["hash"], path, stats)
 
     def _retire(self, video_hash: str, gone_path: str, stats: ScanStats) -> None:
         """The file of ``video_hash`` at ``gone_path`` is gone (deleted, or overwritten with
