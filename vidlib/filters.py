@@ -31,6 +31,31 @@ def visible_sql(alias: str = "v") -> str:
     )"""
 
 
+def visible_set_sql(alias: str = "v") -> str:
+    """The same rule as :func:`visible_sql` (keep the two in step), for statements that test many rows.
+
+    The rowids of the videos a filter hides are collected once per statement from the
+    link-table indexes, then each row costs one lookup in that set instead of three correlated
+    subqueries. Counting tens of thousands of search matches is several times faster this way;
+    for a handful of rows while filters hide many videos, :func:`visible_sql` is cheaper.
+    """
+    return f"""(
+        {alias}.missing = 0
+        AND {alias}.rowid NOT IN (
+            SELECT hv.rowid FROM content_filters cf JOIN studios s ON s.name = cf.value
+            JOIN videos hv ON hv.studio_id = s.id
+            WHERE cf.kind = 'studio'
+            UNION ALL
+            SELECT hv.rowid FROM content_filters cf JOIN performers p ON cf.value = p.name
+            JOIN video_performers vp ON vp.performer_id = p.id JOIN videos hv ON hv.hash = vp.hash
+            WHERE cf.kind = 'performer'
+            UNION ALL
+            SELECT hv.rowid FROM content_filters cf JOIN categories c ON cf.value = c.name
+            JOIN video_categories vc ON vc.category_id = c.id JOIN videos hv ON hv.hash = vc.hash
+            WHERE cf.kind = 'category')
+    )"""
+
+
 def list_filters(db: sqlite_utils.Database) -> list[dict]:
     """Every content filter, oldest first."""
     return [dict(r) for r in db.execute("SELECT id, kind, value, added_at FROM content_filters ORDER BY id")]

@@ -21,12 +21,13 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
 
 from vidlib.errors import VidlibError
-from vidlib.filters import visible_sql
+from vidlib.filters import visible_set_sql, visible_sql
 from vidlib.library.videos import load_videos
 from vidlib.search.spelling import Speller
 from vidlib.search.tfidf import SimilarityIndex, fold
@@ -187,7 +188,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
         match = req.q
     else:
         match = fts_query(words)
-    candidates = _candidates(db, match, where, params, limit, unlimited=_has_narrowing_filters(req))
+    candidates, total = _candidates(db, match, req, where, params, limit)
     if not candidates and not req.raw:
         speller = _speller(index)
         alternatives: dict[int, list[str]] = {}
@@ -200,22 +201,18 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
                 else:
                     corrected.append(word)
         if alternatives:
-            candidates = _candidates(db, fts_query(words, alternatives, prefix_last=False), where, params, limit, unlimited=_has_narrowing_filters(req))
+            candidates, total = _candidates(db, fts_query(words, alternatives, prefix_last=False), req, where, params, limit)
             if candidates:
                 result["corrected"] = " ".join(corrected)
         if not candidates and len(words) > 1:
             # Nothing has every word: fall back to any word (bm25 still prefers more matches).
-            candidates = _candidates(db, fts_query(words, alternatives, any_word=True), where, params, limit, unlimited=_has_narrowing_filters(req))
-    total = len(candidates)
-    if total >= limit:
-        total = db.execute(
-            f"SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND {where}",
-            [match] + params,
-        ).fetchone()[0]
+            candidates, total = _candidates(db, fts_query(words, alternatives, any_word=True), req, where, params, limit)
     scores = _relevance(candidates, index, result["corrected"] or req.q, config["SEARCH_RERANK_WEIGHT"])
     if sort == "relevance":
-        ordered = sorted(candidates, key=lambda c: (-scores[c["hash"]], c["hash"]))
-        hashes = [c["hash"] for c in ordered]
+        # Best score first, ties by hash: two stable sorts on plain keys (no tuple per candidate,
+        # which keeps a thousand-candidate search from feeding the cyclic garbage collector).
+        hashes = sorted(c["hash"] for c in candidates)
+        hashes.sort(key=lambda h: -scores[h])
     elif sort == "random":
         hashes = sorted((c["hash"] for c in candidates), key=_seeded_key(req.seed))
     else:
@@ -236,27 +233,107 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
 _FTS5_QUERY_ERRORS = ("fts5", "syntax", "no such column", "unknown special query", "unterminated string", "expected integer")
 
 
-def _candidates(db: sqlite_utils.Database, match: str, where: str, params: list[Any], limit: int, unlimited: bool) -> list[dict[str, Any]]:
-    """Matching visible videos, best bm25 first (at most ``limit``)."""
-    # Without narrowing filters, rank inside FTS first and join only the top rows; with them,
-    # filter first so a selective filter still finds matches ranked below the cut.
-    inner_limit = "" if unlimited else "LIMIT ?"
-    inner_params = [match] + ([] if unlimited else [limit])
-    sql = f"""
-        WITH m AS (SELECT rowid AS rid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank {inner_limit})
-        SELECT v.hash, m.rank, v.added_at, v.duration, v.title
-        FROM m JOIN videos v ON v.rowid = m.rid
-        WHERE {where}
-        ORDER BY m.rank LIMIT ?
+def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The best ``limit`` visible matches by bm25 (ties by hash), and the exact number of visible matches.
+
+    FTS5 computes bm25 only for the rows whose ``rank`` is read, and iterating matches without
+    it is cheap; every plan below is shaped by that.
     """
     try:
-        return [dict(r) for r in db.execute(sql, inner_params + params + [limit])]
+        if _has_narrowing_filters(req):
+            return _filtered_candidates(db, match, req, where, params, limit)
+        return _ranked_candidates(db, match, where, params, limit)
     except sqlite3.OperationalError as exc:
         message = str(exc)
         # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
         if any(part in message for part in _FTS5_QUERY_ERRORS):
             raise VidlibError(f"invalid raw search query: {message}") from None
         raise
+
+
+def _ranked_candidates(db: sqlite_utils.Database, match: str, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """No narrowing filters: let FTS5 rank and cut first, then keep the visible rows of the cut.
+
+    Hidden videos inside the cut are replaced by the next matches (a bigger cut) so that up to
+    ``limit`` visible matches are returned. The total is free when the cut held every match;
+    otherwise it is counted.
+    """
+    # FTS5 ranks every match whatever the LIMIT, so a second round costs as much as the first:
+    # take some slack for hidden videos up front, and size a second round by the hidden share seen.
+    # Rows are consumed as they come (no fetchall) and sorted on plain keys, so the thousand
+    # rows of a search are not all alive at once as tracked objects (fewer full GC passes).
+    fetch = limit + limit // 8 + 16
+    while True:
+        rank_of = {rowid: rank for rowid, rank in db.execute("SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?", [match, fetch])}
+        found = [
+            {"hash": video_hash, "rank": rank_of[rowid], "added_at": added_at, "duration": duration, "title": title}
+            for rowid, video_hash, added_at, duration, title in db.execute(
+                f"SELECT v.rowid, v.hash, v.added_at, v.duration, v.title FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {where}",
+                [json.dumps(sorted(rank_of))] + params,
+            )
+        ]
+        exhausted = len(rank_of) < fetch
+        if exhausted or len(found) >= limit:
+            break
+        shown = max(len(found), 1) / len(rank_of)
+        fetch = len(rank_of) + int((limit - len(found)) / shown * 1.25) + 16
+    found.sort(key=itemgetter("hash"))
+    found.sort(key=itemgetter("rank"))  # stable: ties stay in hash order
+    candidates = found[:limit]
+    if exhausted:
+        return candidates, len(found)
+    # Without narrowing filters ``where`` is exactly visibility; its set form is much cheaper
+    # per row, which is what counting many matches needs.
+    total = db.execute(
+        f"SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND {visible_set_sql('v')}",
+        [match],
+    ).fetchone()[0]
+    return candidates, total
+
+
+def _name_filters_sql(req: SearchRequest) -> tuple[str, list[Any]] | None:
+    """The rowids of videos passing the request's studio / performer / category / favourite filters.
+
+    The same conditions as in :func:`_filter_sql`, written so that SQLite drives them from the
+    link-table indexes (a few hundred rows) instead of testing them on every match.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if req.studios:
+        clauses.append(f"v.studio_id IN (SELECT id FROM studios WHERE name IN ({','.join('?' * len(req.studios))}))")
+        params += req.studios
+    for name in req.performers:
+        clauses.append("v.hash IN (SELECT vp.hash FROM video_performers vp JOIN performers p ON p.id = vp.performer_id WHERE p.name = ?)")
+        params.append(name)
+    for name in req.categories:
+        clauses.append("v.hash IN (SELECT vc.hash FROM video_categories vc JOIN categories c ON c.id = vc.category_id WHERE c.name = ?)")
+        params.append(name)
+    if req.favourites:
+        clauses.append("v.hash IN (SELECT f.hash FROM favourites f)")
+    if not clauses:
+        return None
+    return f"SELECT v.rowid FROM videos v WHERE {' AND '.join(clauses)}", params
+
+
+def _filtered_candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Narrowing filters: filter every match first (so a selective filter still finds matches
+    ranked below any cut), rank only the rows that pass, count them in the same pass."""
+    names = _name_filters_sql(req)
+    # ``+rowid IN (...)``: a cheap test of each match against the (small) set of rowids passing
+    # the name filters, before the videos row is read; the full ``where`` still decides.
+    name_clause = f"AND +video_fts.rowid IN ({names[0]})" if names else ""
+    # ``ORDER BY +rank``: sort the passing rows here rather than have FTS5 rank every match.
+    sql = f"""
+        SELECT v.hash, video_fts.rank AS rank, v.added_at, v.duration, v.title, COUNT(*) OVER () AS total
+        FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid
+        WHERE video_fts MATCH ? {name_clause} AND {where}
+        ORDER BY +video_fts.rank, v.hash LIMIT ?
+    """
+    total = 0
+    candidates = []
+    for video_hash, rank, added_at, duration, title, total in db.execute(sql, [match] + (names[1] if names else []) + params + [limit]):
+        candidates.append({"hash": video_hash, "rank": rank, "added_at": added_at, "duration": duration, "title": title})
+    return candidates, total
 
 
 def _relevance(candidates: list[dict[str, Any]], index: SimilarityIndex | None, text: str, weight: float) -> dict[str, float]:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import NotFound
-from vidlib.filters import visible_sql
+from vidlib.filters import visible_set_sql, visible_sql
 from vidlib.library.videos import load_videos
 from vidlib.search.tfidf import SimilarityIndex, fold
 
@@ -41,32 +41,48 @@ def similar_videos(db: sqlite_utils.Database, index: SimilarityIndex, video_hash
 
 
 def _visible_counts(db: sqlite_utils.Database, kind: str, names: list[str]) -> dict[str, int]:
+    """Visible video counts of those of ``names`` that have any (casefolded name -> count)."""
     import json
 
+    # Popular names have thousands of videos: the set form of the visibility test is cheaper per video.
     if kind == "performers":
         sql = (
             "SELECT n.name, COUNT(*) FROM performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash "
-            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
+            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_set_sql('v')} GROUP BY n.id"
         )
     else:
-        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
+        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_set_sql('v')} GROUP BY n.id"
     return {name.casefold(): count for name, count in db.execute(sql, [json.dumps(names)])}
+
+
+def _visible_names(db: sqlite_utils.Database, kind: str, names: list[str]) -> set[str]:
+    """The (casefolded) names of ``names`` with at least one visible video; stops at the first one of each."""
+    import json
+
+    if kind == "performers":
+        table, has_visible = "performers", f"SELECT 1 FROM video_performers l JOIN videos v ON v.hash = l.hash WHERE l.performer_id = n.id AND {visible_sql('v')}"
+    else:
+        table, has_visible = "studios", f"SELECT 1 FROM videos v WHERE v.studio_id = n.id AND {visible_sql('v')}"
+    sql = f"SELECT n.name FROM {table} n WHERE n.name IN (SELECT value FROM json_each(?)) AND EXISTS ({has_visible})"
+    return {name.casefold() for (name,) in db.execute(sql, [json.dumps(names)])}
 
 
 def similar_names(db: sqlite_utils.Database, index: SimilarityIndex, kind: str, name: str, limit: int) -> dict[str, Any]:
     """Performers (or studios) most similar to ``name``; each with a score and its visible video count."""
     label = kind[:-1]
-    own = _visible_counts(db, kind, [name])
+    own = _visible_names(db, kind, [name])
     group = index.groups[kind]
     if name.casefold() not in own or group.position.get(fold(name)) is None:
         raise NotFound(f"no {label} called {name!r}")
     fetch = limit * 2 + 8
     while True:
         ranked = group.similar(name, fetch) or []
-        counts = _visible_counts(db, kind, [n for n, _ in ranked])
-        shown = [(n, s, counts[n.casefold()]) for n, s in ranked if n.casefold() in counts]
+        visible = _visible_names(db, kind, [n for n, _ in ranked])
+        shown = [(n, s) for n, s in ranked if n.casefold() in visible]
         if len(shown) >= limit or len(ranked) < fetch:
             break
         fetch *= 4
+    shown = shown[:limit]
+    counts = _visible_counts(db, kind, [n for n, _ in shown])  # only for the names shown
     canonical = group.names[group.position[fold(name)]]
-    return {"name": canonical, "items": [{"name": n, "score": round(s, 6), "count": c} for n, s, c in shown[:limit]]}
+    return {"name": canonical, "items": [{"name": n, "score": round(s, 6), "count": counts.get(n.casefold(), 0)} for n, s in shown]}

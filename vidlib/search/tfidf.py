@@ -129,9 +129,14 @@ class GroupProfiles:
         row = self.position.get(fold(name))
         if row is None:
             return None
-        scores = (self.matrix @ self.matrix[row].T).toarray().ravel()
+        scores = self.matrix @ self.matrix[row].toarray().ravel()  # a dense product: much cheaper than sparse @ sparse
         scores[row] = -1.0
         candidates = np.flatnonzero(scores > 1e-9)
+        if 0 < want < len(candidates):
+            # Only names scoring within rounding distance of the want-th best can make the cut
+            # (ties included); sorting just those by the exact key gives the same answer.
+            threshold = np.partition(scores[candidates], len(candidates) - want)[len(candidates) - want]
+            candidates = candidates[scores[candidates] >= threshold - 1e-6]
         order = sorted(candidates, key=lambda i: (-round(float(scores[i]), 6), fold(self.names[i])))[:want]
         return [(self.names[i], float(scores[i])) for i in order]
 
