@@ -810,3 +810,22 @@ def test_index_lifecycle_with_a_real_worker(make_app, library, tiny_videos, redi
     assert new_hash in [i["hash"] for i in similar(other_client, h["Sunset Chronicles 1"], 0, 4)["items"]]
     assert other.extensions["vidlib"].similarity.built_at == state["built_at"] != stamp
     assert similar(other_client, new_hash, 0, 4)["items"][0]["title"].startswith("Sunset Chronicles")
+
+
+def test_total_is_exact_when_hidden_videos_are_among_the_top_candidates(make_app, library, tiny_videos):
+    """With more matches than SEARCH_CANDIDATES and a hidden video among the best ones, the
+    total and the pages still count exactly the visible matches."""
+    app = make_app(SEARCH_CANDIDATES=3)
+    for n in range(8):
+        studio = "Hidden House" if n in (0, 1) else "Open Studio"
+        distinct_copy(tiny_videos["base"], library / f"{studio} - 2021-01-{n + 1:02d} - Moonrise Harbor {n}.mp4", 500 + n)
+    add_folder(app, library)
+    scan(app)
+    client = app.test_client()
+    assert client.get("/search/search-videos", query_string={"q": "moonrise"}).get_json()["total"] == 8
+    assert client.post("/api/content-filters", json={"kind": "studio", "value": "Hidden House"}).status_code == 201
+    pages = [client.get("/search/search-videos", query_string={"q": "moonrise", "per_page": 2, "page": p}).get_json() for p in (1, 2, 3, 4)]
+    assert all(page["total"] == 6 for page in pages)
+    titles = [item["title"] for page in pages for item in page["items"]]
+    assert len(titles) == len(set(titles)) == 6  # every counted match can be paged to
+    assert {item["studio"] for page in pages for item in page["items"]} == {"Open Studio"}

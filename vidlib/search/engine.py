@@ -183,7 +183,9 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
             result["facets"] = _facets(db, None, where, params)
         return result
 
-    limit = config["SEARCH_CANDIDATES"]
+    # The best SEARCH_CANDIDATES matches are reranked; a page deeper than that widens the
+    # pool so every match counted in the total can be paged to.
+    limit = max(config["SEARCH_CANDIDATES"], offset + req.per_page)
     if req.raw:
         match = req.q
     else:
