@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from vidlib import state
 from vidlib.errors import VidlibError
+from vidlib.media import MEDIA_KINDS
 
 
 def _state():
@@ -211,7 +212,7 @@ def rebuild_fts_command() -> None:
 
 
 @click.command("generate")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"]), help="Only this kind (repeatable); default: every kind.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(MEDIA_KINDS), help="Only this kind (repeatable); default: every kind.")
 @click.option("--all", "regenerate", is_flag=True, help="Regenerate everything, not only what is missing.")
 @click.option("--video", "hashes", multiple=True, help="Only this video hash (repeatable).")
 @with_appcontext

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from vidlib.media import MEDIA_KINDS
+
 
 class MediaStatusSchema(Schema):
     status = fields.String(required=True, metadata={"description": "missing, queued, running, done, failed or cancelled"})
@@ -242,7 +244,7 @@ class MediaInfoSchema(Schema):
 
 
 class GenerateSchema(Schema):
-    kinds = fields.List(fields.String(validate=validate.OneOf(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"])), load_default=None, metadata={"description": "default: every kind"})
+    kinds = fields.List(fields.String(validate=validate.OneOf(MEDIA_KINDS)), load_default=None, metadata={"description": "default: every kind"})
     scope = fields.String(load_default="missing", validate=validate.OneOf(["missing", "all"]), metadata={"description": "missing: only what is not generated; all: regenerate"})
     hashes = fields.List(fields.String(validate=validate.Length(equal=16)), load_default=None, validate=validate.Length(max=1000), metadata={"description": "only these videos (default: the whole library)"})
 
@@ -254,7 +256,7 @@ class GenerateResultSchema(Schema):
 
 class MediaTargetSchema(Schema):
     hash = fields.String(load_default=None, validate=validate.Length(equal=16))
-    kind = fields.String(load_default=None, validate=validate.OneOf(["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"]))
+    kind = fields.String(load_default=None, validate=validate.OneOf(MEDIA_KINDS))
 
 
 class CountResultSchema(Schema):

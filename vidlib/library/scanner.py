@@ -1,8 +1,9 @@
 """Scanning library folders: find video files, identify them by content, probe and describe them.
 
 A scan has two phases. The walk lists every video file with its size and mtime (plus a
-stamp of its sidecars' mtimes) — it costs what ``os.scandir`` + ``stat`` cost, so an unchanged
-rescan is little more than a bare walk. Then only new or changed files are hashed (oshash,
+stamp of its sidecars' mtimes) and compares them with what the database knows, without
+reading any file: an unchanged rescan of 100,000 files costs about twice a bare ``os.scandir``
++ ``stat`` walk (bench/scan.py). Then only new or changed files are hashed (oshash,
 at most 128 KiB read), probed and described. A file that disappears is marked missing, never
 deleted; a known hash at a new path is a move; the same oshash at two live paths is a
 duplicate (same full content) or a collision (different content, both kept).
