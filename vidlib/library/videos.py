@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import NotFound
-from vidlib.filters import visible_sql
+from vidlib.filters import visible_set_sql, visible_sql
 from vidlib.library import records
 from vidlib.media import MEDIA_KINDS
 
@@ -71,17 +71,17 @@ def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = T
 
 def visible_hashes(db: sqlite_utils.Database) -> list[str]:
     """Hashes of every visible video, sorted."""
-    return [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.hash")]
+    return [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.hash")]
 
 
 def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> str:
     """A uniformly random visible video's hash; ``NotFound`` when the library is empty."""
     rng = rng or random.SystemRandom()
-    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_sql('v')}").fetchone()[0]
+    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_set_sql('v')}").fetchone()[0]
     if not count:
         raise NotFound("the library has no videos")
     offset = rng.randrange(count)
-    return db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.hash LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
+    return db.execute(f"SELECT v.hash FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.hash LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
 
 
 def seeded_order(db: sqlite_utils.Database, seed: int) -> list[str]:
@@ -107,7 +107,7 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
                EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
                EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
                COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
-            FROM videos v WHERE {visible_sql('v')}""",
+            FROM videos v WHERE {visible_set_sql('v')}""",
         [config["SPOTLIGHT_MIN_HEIGHT"]],
     ).fetchall()
     candidates = [(r["hash"], 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]) for r in rows if r["fav"] or r["teaser"] or r["hd"]]
@@ -126,7 +126,7 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
     else:
         raise ValueError(kind)
     params: list[Any] = []
-    where = visible_sql("v")
+    where = visible_set_sql("v")
     if q:
         where += " AND n.name LIKE ? ESCAPE '\\'"
         params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")

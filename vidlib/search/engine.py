@@ -93,8 +93,10 @@ def _speller(index: SimilarityIndex | None) -> Speller | None:
     return speller
 
 
-def _filter_sql(req: SearchRequest) -> tuple[str, list[Any]]:
-    clauses = [visible_sql("v")]
+def _filter_sql(req: SearchRequest, many: bool = False) -> tuple[str, list[Any]]:
+    # A listing tests every row: the set form of the visibility rule; a ranked candidate list
+    # tests few rows: the correlated form (vidlib/filters.py).
+    clauses = [visible_set_sql("v") if many else visible_sql("v")]
     params: list[Any] = []
     if req.studios:
         clauses.append(f"v.studio_id IN (SELECT id FROM studios WHERE name IN ({','.join('?' * len(req.studios))}))")
@@ -169,6 +171,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
 
     if not words and not (req.raw and req.q.strip()):
         # No text: a filtered listing straight from SQL.
+        where, params = _filter_sql(req, many=True)
         if sort == "relevance":
             sort = result["sort"] = "newest"
         total = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {where}", params).fetchone()[0]
