@@ -367,7 +367,9 @@ def test_long_video_seek_thumbnails_are_bounded(generated):
     config = app.extensions["vidlib"].config
     directory = media_dir(app, hashes["long"])
     cues = check_seek_thumbnails(directory, 180.0, config["SEEK_THUMBS_MAX"])
-    assert len(cues) == config["SEEK_THUMBS_MAX"]  # 180 s at one tile per >= 1 s would be 180
+    # 180 s at one tile per >= 1 s would be 180: bounded by SEEK_THUMBS_MAX (a few targets may
+    # share a keyframe once the exact-frame budget is spent).
+    assert 0.9 * config["SEEK_THUMBS_MAX"] <= len(cues) <= config["SEEK_THUMBS_MAX"]
     assert all(c.end - c.start < 5 for c in cues)
     columns = config["SEEK_SPRITE_COLUMNS"]
     assert {c.x for c in cues} == {i * cues[0].w for i in range(columns)}

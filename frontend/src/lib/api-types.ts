@@ -580,10 +580,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Videos found at more than one path with identical content */
+        /** Videos found at more than one path with identical content (paged; X-Total-Count) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page?: number;
+                    /** @description at most MAX_PAGE_SIZE */
+                    per_page?: number | null;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -593,12 +597,15 @@ export interface paths {
                 /** @description OK */
                 200: {
                     headers: {
+                        /** @description rows in all pages */
+                        "X-Total-Count"?: number;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["Duplicate"][];
                     };
                 };
+                400: components["responses"]["BAD_REQUEST"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -617,10 +624,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pairs of different files that share an oshash (kept as separate videos) */
+        /** Pairs of different files that share an oshash, kept as separate videos (paged; X-Total-Count) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page?: number;
+                    /** @description at most MAX_PAGE_SIZE */
+                    per_page?: number | null;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -630,12 +641,15 @@ export interface paths {
                 /** @description OK */
                 200: {
                     headers: {
+                        /** @description rows in all pages */
+                        "X-Total-Count"?: number;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["Collision"][];
                     };
                 };
+                400: components["responses"]["BAD_REQUEST"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -654,10 +668,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Files the scanner could not index, with the reason */
+        /** Files the scanner could not index, with the reason (paged; X-Total-Count) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page?: number;
+                    /** @description at most MAX_PAGE_SIZE */
+                    per_page?: number | null;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -667,12 +685,15 @@ export interface paths {
                 /** @description OK */
                 200: {
                     headers: {
+                        /** @description rows in all pages */
+                        "X-Total-Count"?: number;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["ScanError"][];
                     };
                 };
+                400: components["responses"]["BAD_REQUEST"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
@@ -909,10 +930,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Failed preview media with the reason */
+        /** Failed preview media with the reason (paged; X-Total-Count) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page?: number;
+                    /** @description at most MAX_PAGE_SIZE */
+                    per_page?: number | null;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -922,12 +947,15 @@ export interface paths {
                 /** @description OK */
                 200: {
                     headers: {
+                        /** @description rows in all pages */
+                        "X-Total-Count"?: number;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["FailedMedia"][];
                     };
                 };
+                400: components["responses"]["BAD_REQUEST"];
                 default: components["responses"]["DEFAULT_ERROR"];
             };
         };
