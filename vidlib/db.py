@@ -337,3 +337,63 @@ def bump_library_version(db: sqlite_utils.Database) -> int:
     """Record that the library changed (the similarity index is now stale); returns the new version."""
     db.execute("UPDATE index_state SET version = version + 1 WHERE name = 'similarity'")
     return db.execute("SELECT version FROM index_state WHERE name = 'similarity'").fetchone()[0]
+
+
+def hidden_expr(alias: str) -> str:
+    """SQL true when a content filter hides the video ``alias`` (studio, performer or category)."""
+    return f"""(
+        EXISTS (
+            SELECT 1 FROM content_filters cf JOIN studios s ON s.name = cf.value
+            WHERE cf.kind = 'studio' AND s.id = {alias}.studio_id)
+        OR EXISTS (
+            SELECT 1 FROM video_performers vp JOIN performers p ON p.id = vp.performer_id
+            JOIN content_filters cf ON cf.kind = 'performer' AND cf.value = p.name
+            WHERE vp.hash = {alias}.hash)
+        OR EXISTS (
+            SELECT 1 FROM video_categories vc JOIN categories c ON c.id = vc.category_id
+            JOIN content_filters cf ON cf.kind = 'category' AND cf.value = c.name
+            WHERE vc.hash = {alias}.hash)
+    )"""
+
+
+@migration
+def m003_hidden_flag(db: sqlite_utils.Database) -> None:
+    """``videos.hidden``: whether a content filter hides the video, kept true by triggers.
+
+    Visibility becomes two column tests (``missing = 0 AND hidden = 0``) that every listing,
+    count and search can use cheaply, instead of three correlated subqueries per row.
+    """
+    refresh_one = "UPDATE videos SET hidden = {expr} WHERE hash = {hash};"
+    _run_script(
+        db,
+        f"""
+        ALTER TABLE videos ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX videos_visible_added ON videos(missing, hidden, added_at);
+        CREATE INDEX videos_visible_title ON videos(missing, hidden, title COLLATE NOCASE);
+        CREATE TRIGGER content_filters_hide AFTER INSERT ON content_filters BEGIN
+            UPDATE videos SET hidden = {hidden_expr("videos")} WHERE hidden = 0;
+        END;
+        CREATE TRIGGER content_filters_unhide AFTER DELETE ON content_filters BEGIN
+            UPDATE videos SET hidden = {hidden_expr("videos")} WHERE hidden = 1;
+        END;
+        CREATE TRIGGER videos_hidden_insert AFTER INSERT ON videos BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="new.hash")}
+        END;
+        CREATE TRIGGER videos_hidden_studio AFTER UPDATE OF studio_id ON videos BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="new.hash")}
+        END;
+        CREATE TRIGGER video_performers_hidden_insert AFTER INSERT ON video_performers BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="new.hash")}
+        END;
+        CREATE TRIGGER video_performers_hidden_delete AFTER DELETE ON video_performers BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="old.hash")}
+        END;
+        CREATE TRIGGER video_categories_hidden_insert AFTER INSERT ON video_categories BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="new.hash")}
+        END;
+        CREATE TRIGGER video_categories_hidden_delete AFTER DELETE ON video_categories BEGIN
+            {refresh_one.format(expr=hidden_expr("videos"), hash="old.hash")}
+        END;
+        UPDATE videos SET hidden = {hidden_expr("videos")};
+        """,
+    )

@@ -14,46 +14,17 @@ KINDS = ("studio", "category", "performer")
 
 
 def visible_sql(alias: str = "v") -> str:
-    """A WHERE fragment true for videos that are present and not hidden by any filter."""
-    return f"""(
-        {alias}.missing = 0
-        AND NOT EXISTS (
-            SELECT 1 FROM content_filters cf JOIN studios s ON s.name = cf.value
-            WHERE cf.kind = 'studio' AND s.id = {alias}.studio_id)
-        AND NOT EXISTS (
-            SELECT 1 FROM video_performers vp JOIN performers p ON p.id = vp.performer_id
-            JOIN content_filters cf ON cf.kind = 'performer' AND cf.value = p.name
-            WHERE vp.hash = {alias}.hash)
-        AND NOT EXISTS (
-            SELECT 1 FROM video_categories vc JOIN categories c ON c.id = vc.category_id
-            JOIN content_filters cf ON cf.kind = 'category' AND cf.value = c.name
-            WHERE vc.hash = {alias}.hash)
-    )"""
+    """A WHERE fragment true for videos that are present and not hidden by any content filter.
+
+    ``videos.hidden`` is kept true by triggers (migration m003) whenever a filter, a video's
+    studio or its performer/category links change, so the test costs two column reads.
+    """
+    return f"({alias}.missing = 0 AND {alias}.hidden = 0)"
 
 
 def visible_set_sql(alias: str = "v") -> str:
-    """The same rule as :func:`visible_sql` (keep the two in step), for statements that test many rows.
-
-    The rowids of the videos a filter hides are collected once per statement from the
-    link-table indexes, then each row costs one lookup in that set instead of three correlated
-    subqueries. Counting tens of thousands of search matches is several times faster this way;
-    for a handful of rows while filters hide many videos, :func:`visible_sql` is cheaper.
-    """
-    return f"""(
-        {alias}.missing = 0
-        AND {alias}.rowid NOT IN (
-            SELECT hv.rowid FROM content_filters cf JOIN studios s ON s.name = cf.value
-            JOIN videos hv ON hv.studio_id = s.id
-            WHERE cf.kind = 'studio'
-            UNION ALL
-            SELECT hv.rowid FROM content_filters cf JOIN performers p ON cf.value = p.name
-            JOIN video_performers vp ON vp.performer_id = p.id JOIN videos hv ON hv.hash = vp.hash
-            WHERE cf.kind = 'performer'
-            UNION ALL
-            SELECT hv.rowid FROM content_filters cf JOIN categories c ON cf.value = c.name
-            JOIN video_categories vc ON vc.category_id = c.id JOIN videos hv ON hv.hash = vc.hash
-            WHERE cf.kind = 'category')
-    )"""
+    """Same as :func:`visible_sql` (kept for callers that test many rows)."""
+    return visible_sql(alias)
 
 
 def list_filters(db: sqlite_utils.Database) -> list[dict]:
