@@ -96,6 +96,9 @@ def seeded_order(db: sqlite_utils.Database, seed: int) -> list[str]:
     return sorted(visible_hashes(db), key=lambda h: hashlib.blake2b(prefix + h.encode(), digest_size=8).digest())
 
 
+SPOTLIGHT_TRIES = 24
+
+
 def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: random.Random | None = None) -> str:
     """A weighted random pick among the best candidates for the spotlight.
 
@@ -104,6 +107,28 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
     resolution. With no candidates, any visible video is picked.
     """
     rng = rng or random.SystemRandom()
+    # Rejection sampling first: a uniform pick (a few ms with the visibility index) accepted
+    # with probability weight / max weight is an exact weighted draw. When candidates are rare
+    # the tries run out and the exact draw over every video below is used (same distribution).
+    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_set_sql('v')}").fetchone()[0]
+    if not count:
+        raise NotFound("the library has no videos")
+    max_weight = 6
+    for _ in range(SPOTLIGHT_TRIES):
+        offset = rng.randrange(count)
+        row = db.execute(
+            f"""SELECT v.hash,
+                   EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
+                   EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
+                   COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
+                FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?""",
+            [config["SPOTLIGHT_MIN_HEIGHT"], offset],
+        ).fetchone()
+        if row is None:
+            break
+        weight = (1 + 2 * row["fav"] + 2 * row["teaser"] + row["hd"]) if (row["fav"] or row["teaser"] or row["hd"]) else 0
+        if weight and rng.random() * max_weight < weight:
+            return row["hash"]
     rows = db.execute(
         f"""SELECT v.hash,
                EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
