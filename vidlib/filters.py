@@ -17,14 +17,26 @@ def visible_sql(alias: str = "v") -> str:
     """A WHERE fragment true for videos that are present and not hidden by any content filter.
 
     ``videos.hidden`` is kept true by triggers (migration m003) whenever a filter, a video's
-    studio or its performer/category links change, so the test costs two column reads.
+    studio or its performer/category links change, so the test costs two column reads. The
+    unary ``+`` keeps SQLite from driving a join with the visibility index: where the rows come
+    from full-text matches, names or a list of hashes, scanning 100,000 visible videos instead
+    would be ruinous. Listings over the whole table use :func:`listing_visible_sql`.
     """
-    return f"({alias}.missing = 0 AND {alias}.hidden = 0)"
+    return f"(+{alias}.missing = 0 AND +{alias}.hidden = 0)"
 
 
 def visible_set_sql(alias: str = "v") -> str:
-    """Same as :func:`visible_sql` (kept for callers that test many rows)."""
+    """Same as :func:`visible_sql` (for statements that test many rows)."""
     return visible_sql(alias)
+
+
+def listing_visible_sql(alias: str = "v") -> str:
+    """The visibility test in a form the ``(missing, hidden, ...)`` indexes can serve.
+
+    For statements whose rows come from the videos table itself (newest, A–Z, random picks,
+    counts of the whole library).
+    """
+    return f"({alias}.missing = 0 AND {alias}.hidden = 0)"
 
 
 def list_filters(db: sqlite_utils.Database) -> list[dict]:

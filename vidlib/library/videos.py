@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import NotFound
-from vidlib.filters import visible_set_sql, visible_sql
+from vidlib.filters import listing_visible_sql, visible_set_sql, visible_sql
 from vidlib.library import records
 from vidlib.media import MEDIA_KINDS
 
@@ -71,19 +71,19 @@ def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = T
 
 def visible_hashes(db: sqlite_utils.Database) -> list[str]:
     """Hashes of every visible video, sorted."""
-    return [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.hash")]
+    return [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.hash")]
 
 
 def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> str:
     """A uniformly random visible video's hash; ``NotFound`` when the library is empty."""
     rng = rng or random.SystemRandom()
-    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_set_sql('v')}").fetchone()[0]
+    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {listing_visible_sql('v')}").fetchone()[0]
     if not count:
         raise NotFound("the library has no videos")
     offset = rng.randrange(count)
     # In the order of the (missing, hidden, added_at) index: skipping `offset` index entries is
     # cheap, and any fixed order gives a uniform pick.
-    return db.execute(f"SELECT v.hash FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
+    return db.execute(f"SELECT v.hash FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
 
 
 def seeded_order(db: sqlite_utils.Database, seed: int) -> list[str]:
@@ -110,7 +110,7 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
     # Rejection sampling first: a uniform pick (a few ms with the visibility index) accepted
     # with probability weight / max weight is an exact weighted draw. When candidates are rare
     # the tries run out and the exact draw over every video below is used (same distribution).
-    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {visible_set_sql('v')}").fetchone()[0]
+    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {listing_visible_sql('v')}").fetchone()[0]
     if not count:
         raise NotFound("the library has no videos")
     max_weight = 6
@@ -121,7 +121,7 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
                    EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
                    EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
                    COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
-                FROM videos v WHERE {visible_set_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?""",
+                FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?""",
             [config["SPOTLIGHT_MIN_HEIGHT"], offset],
         ).fetchone()
         if row is None:
@@ -134,7 +134,7 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
                EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
                EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
                COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
-            FROM videos v WHERE {visible_set_sql('v')}""",
+            FROM videos v WHERE {listing_visible_sql('v')}""",
         [config["SPOTLIGHT_MIN_HEIGHT"]],
     ).fetchall()
     candidates = [(r["hash"], 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]) for r in rows if r["fav"] or r["teaser"] or r["hd"]]

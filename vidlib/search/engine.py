@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import VidlibError
-from vidlib.filters import visible_set_sql, visible_sql
+from vidlib.filters import listing_visible_sql, visible_set_sql, visible_sql
 from vidlib.library.videos import load_videos
 from vidlib.search.spelling import Speller
 from vidlib.search.tfidf import SimilarityIndex, fold
@@ -96,7 +96,7 @@ def _speller(index: SimilarityIndex | None) -> Speller | None:
 def _filter_sql(req: SearchRequest, many: bool = False) -> tuple[str, list[Any]]:
     # A listing tests every row: the set form of the visibility rule; a ranked candidate list
     # tests few rows: the correlated form (vidlib/filters.py).
-    clauses = [visible_set_sql("v") if many else visible_sql("v")]
+    clauses = [listing_visible_sql("v") if many else visible_sql("v")]
     params: list[Any] = []
     if req.studios:
         clauses.append(f"v.studio_id IN (SELECT id FROM studios WHERE name IN ({','.join('?' * len(req.studios))}))")
