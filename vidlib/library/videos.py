@@ -145,20 +145,40 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
 
 
 def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, page: int, per_page: int) -> tuple[list[dict], int]:
-    """Performers or studios with the number of visible videos, filtered by substring ``q``."""
+    """Performers or studios with the number of visible videos, filtered by substring ``q``.
+
+    The total and the A–Z page only test whether a name has *a* visible video (an index probe
+    that stops at the first) and count the videos of the names on the page; only sorting by
+    count needs every name's count.
+    """
+    vis = visible_sql("v")
     if kind == "performers":
+        table = "performers"
+        links = f"FROM video_performers l JOIN videos v ON v.hash = l.hash WHERE l.performer_id = n.id AND {vis}"
         source = "performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash"
     elif kind == "studios":
+        table = "studios"
+        links = f"FROM videos v WHERE v.studio_id = n.id AND {vis}"
         source = "studios n JOIN videos v ON v.studio_id = n.id"
     else:
         raise ValueError(kind)
     params: list[Any] = []
-    where = visible_set_sql("v")
+    name_filter = ""
     if q:
-        where += " AND n.name LIKE ? ESCAPE '\\'"
+        name_filter = " AND n.name LIKE ? ESCAPE '\\'"
         params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-    base = f"SELECT n.name AS name, COUNT(*) AS count FROM {source} WHERE {where} GROUP BY n.id"
-    total = db.execute(f"SELECT COUNT(*) FROM ({base})", params).fetchone()[0]
-    order = "count DESC, name COLLATE NOCASE" if sort == "count" else "name COLLATE NOCASE"
-    rows = db.execute(f"{base} ORDER BY {order} LIMIT ? OFFSET ?", params + [per_page, (page - 1) * per_page])
+    offset = (page - 1) * per_page
+    total = db.execute(f"SELECT COUNT(*) FROM {table} n WHERE EXISTS (SELECT 1 {links}){name_filter}", params).fetchone()[0]
+    if sort == "count":
+        rows = db.execute(
+            f"SELECT n.name AS name, COUNT(*) AS count FROM {source} WHERE {vis}{name_filter} GROUP BY n.id "
+            "ORDER BY count DESC, name COLLATE NOCASE LIMIT ? OFFSET ?",
+            params + [per_page, offset],
+        )
+    else:
+        rows = db.execute(
+            f"SELECT n.name AS name, (SELECT COUNT(*) {links}) AS count FROM {table} n "
+            f"WHERE EXISTS (SELECT 1 {links}){name_filter} ORDER BY n.name COLLATE NOCASE LIMIT ? OFFSET ?",
+            params + [per_page, offset],
+        )
     return [dict(r) for r in rows], total
