@@ -25,11 +25,6 @@ def visible_sql(alias: str = "v") -> str:
     return f"(+{alias}.missing = 0 AND +{alias}.hidden = 0)"
 
 
-def visible_set_sql(alias: str = "v") -> str:
-    """Same as :func:`visible_sql` (for statements that test many rows)."""
-    return visible_sql(alias)
-
-
 def listing_visible_sql(alias: str = "v") -> str:
     """The visibility test in a form the ``(missing, hidden, ...)`` indexes can serve.
 

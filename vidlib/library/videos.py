@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import NotFound
-from vidlib.filters import listing_visible_sql, visible_set_sql, visible_sql
+from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library import records
 from vidlib.media import MEDIA_KINDS
 

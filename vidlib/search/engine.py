@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import VidlibError
-from vidlib.filters import listing_visible_sql, visible_set_sql, visible_sql
+from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library.videos import load_videos
 from vidlib.search.spelling import Speller
 from vidlib.search.tfidf import SimilarityIndex, fold
@@ -94,21 +94,13 @@ def _speller(index: SimilarityIndex | None) -> Speller | None:
 
 
 def _filter_sql(req: SearchRequest, many: bool = False) -> tuple[str, list[Any]]:
-    # A listing tests every row: the set form of the visibility rule; a ranked candidate list
-    # tests few rows: the correlated form (vidlib/filters.py).
+    # A listing reads the videos table itself: the indexable visibility test; a candidate list
+    # comes from FTS matches, which must drive the join (vidlib/filters.py).
     clauses = [listing_visible_sql("v") if many else visible_sql("v")]
     params: list[Any] = []
-    if req.studios:
-        clauses.append(f"v.studio_id IN (SELECT id FROM studios WHERE name IN ({','.join('?' * len(req.studios))}))")
-        params += req.studios
-    for name in req.performers:
-        clauses.append("EXISTS (SELECT 1 FROM video_performers vp JOIN performers p ON p.id = vp.performer_id WHERE vp.hash = v.hash AND p.name = ?)")
-        params.append(name)
-    for name in req.categories:
-        clauses.append("EXISTS (SELECT 1 FROM video_categories vc JOIN categories c ON c.id = vc.category_id WHERE vc.hash = v.hash AND c.name = ?)")
-        params.append(name)
-    if req.favourites:
-        clauses.append("EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash)")
+    name_clauses, name_params = _name_clauses(req)
+    clauses += name_clauses
+    params += name_params
     if req.min_duration is not None:
         clauses.append("v.duration >= ?")
         params.append(req.min_duration)
@@ -287,20 +279,18 @@ def _ranked_candidates(db: sqlite_utils.Database, match: str, where: str, params
     candidates = found[:limit]
     if exhausted:
         return candidates, len(found)
-    # Without narrowing filters ``where`` is exactly visibility; its set form is much cheaper
-    # per row, which is what counting many matches needs.
+    # Without narrowing filters ``where`` is exactly visibility.
     total = db.execute(
-        f"SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND {visible_set_sql('v')}",
+        f"SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND {visible_sql('v')}",
         [match],
     ).fetchone()[0]
     return candidates, total
 
 
-def _name_filters_sql(req: SearchRequest) -> tuple[str, list[Any]] | None:
-    """The rowids of videos passing the request's studio / performer / category / favourite filters.
+def _name_clauses(req: SearchRequest) -> tuple[list[str], list[Any]]:
+    """The studio / performer / category / favourite conditions of a request, on ``videos v``.
 
-    The same conditions as in :func:`_filter_sql`, written so that SQLite drives them from the
-    link-table indexes (a few hundred rows) instead of testing them on every match.
+    Written as ``IN (subquery)`` so SQLite can drive them from the link-table indexes.
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -315,6 +305,12 @@ def _name_filters_sql(req: SearchRequest) -> tuple[str, list[Any]] | None:
         params.append(name)
     if req.favourites:
         clauses.append("v.hash IN (SELECT f.hash FROM favourites f)")
+    return clauses, params
+
+
+def _name_filters_sql(req: SearchRequest) -> tuple[str, list[Any]] | None:
+    """The rowids of videos passing the request's name and favourite filters (None without any)."""
+    clauses, params = _name_clauses(req)
     if not clauses:
         return None
     return f"SELECT v.rowid FROM videos v WHERE {' AND '.join(clauses)}", params

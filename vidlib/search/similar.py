@@ -7,7 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.errors import NotFound
-from vidlib.filters import visible_set_sql, visible_sql
+from vidlib.filters import visible_sql
 from vidlib.library.videos import load_videos
 from vidlib.search.tfidf import SimilarityIndex, fold
 
@@ -44,14 +44,13 @@ def _visible_counts(db: sqlite_utils.Database, kind: str, names: list[str]) -> d
     """Visible video counts of those of ``names`` that have any (casefolded name -> count)."""
     import json
 
-    # Popular names have thousands of videos: the set form of the visibility test is cheaper per video.
     if kind == "performers":
         sql = (
             "SELECT n.name, COUNT(*) FROM performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash "
-            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_set_sql('v')} GROUP BY n.id"
+            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
         )
     else:
-        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_set_sql('v')} GROUP BY n.id"
+        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
     return {name.casefold(): count for name, count in db.execute(sql, [json.dumps(names)])}
 
 
