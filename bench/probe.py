@@ -34,19 +34,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _common import bench_workdir, cpu_seconds, machine, table  # noqa: E402
 
 from vidlib.library.probe import probe as vidlib_probe  # noqa: E402
 
@@ -158,36 +157,11 @@ METHODS = {
 MAIN = ("pyav", "ffprobe", "moviepy")
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process (all threads) and of its waited-for children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def import_seconds(module: str, runs: int = 3) -> float:
     """Median time to import ``module`` in a fresh interpreter (a one-off cost per process)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout) for _ in range(runs)]
     return statistics.median(times)
-
-
-def table(rows: list[tuple], header: tuple) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def versions() -> str:
@@ -209,16 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the samples")
     args = parser.parse_args(argv)
 
-    own_temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="vidlib-bench-probe-")) if own_temp else Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_workdir(args.workdir, args.keep, "vidlib-bench-probe-") as workdir:
         return run(args, workdir)
-    finally:
-        if own_temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\nkept {workdir}")
 
 
 def run(args, workdir: Path) -> int:

@@ -39,21 +39,20 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
-import resource
 import shutil
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _common import bench_workdir, cpu_seconds, machine, table  # noqa: E402
 
 from config import load_config  # noqa: E402
 from vidlib.library.folders import add_folder  # noqa: E402
@@ -161,12 +160,6 @@ def gc_during(fn) -> dict[int, tuple[int, float]]:
     return spent
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process (all its threads) and of its waited-for children."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def timed(fn):
     """(wall seconds, CPU seconds of this process, result) of one call."""
     wall, cpu = time.perf_counter(), cpu_seconds()
@@ -188,29 +181,11 @@ def load_scanner_at(rev: str, directory: Path):
     return module
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
-
-
 def fs_type(path: Path) -> str:
     try:
         return subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
-
-
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,17 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir")
 
-    own_temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="vidlib-bench-scan-")) if own_temp else Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    tree, data_dir = workdir / "tree", workdir / "data"
-    try:
-        return run(args, workdir, tree, data_dir)
-    finally:
-        if own_temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\nkept {workdir}")
+    with bench_workdir(args.workdir, args.keep, "vidlib-bench-scan-") as workdir:
+        return run(args, workdir, workdir / "tree", workdir / "data")
 
 
 def run(args, workdir: Path, tree: Path, data_dir: Path) -> int:

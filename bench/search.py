@@ -56,14 +56,11 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -71,6 +68,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _common import bench_workdir, machine, table  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -273,27 +272,6 @@ def time_calls(fn: Callable[[Any], Any], inputs: list[Any], total: int, warmup: 
     return wall, cpu
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import sqlite3
-
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-
-
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
-
-
-# -- query sets ------------------------------------------------------------------------------
 def match_shares(db, vocab: list[str]) -> dict[str, float]:
     """The share of videos each word (as search sends it: a prefix) matches in FTS5, hidden ones included."""
     from vidlib.search.engine import fts_query
@@ -362,16 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse and not args.workdir:
         parser.error("--reuse needs --workdir")
 
-    own_temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="vidlib-bench-search-")) if own_temp else Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_workdir(args.workdir, args.keep, "vidlib-bench-search-") as workdir:
         return run(args, workdir)
-    finally:
-        if own_temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\nkept {workdir}")
 
 
 def run(args, workdir: Path) -> int:
@@ -379,7 +349,9 @@ def run(args, workdir: Path) -> int:
     from vidlib.search.index import index_path
     from vidlib.search.tfidf import load_index
 
-    print(f"machine: {machine()}")
+    import sqlite3
+
+    print(f"machine: {machine(f'SQLite {sqlite3.sqlite_version}')}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     data_dir = workdir / "data"
     wanted = {k: getattr(args, k) for k in ("videos", "vocabulary", "performers", "studios", "categories", "seed")}
