@@ -67,13 +67,13 @@ BOUNDS = [
     (r"^/api/get-(performers|studios)$", "per_page (<= MAX_PAGE_SIZE)"),
     (r"^/api/get-video-data/|^/api/get-random-(spotlight-)?video$|^/api/stats$", "one record"),
     (r"^/api/generation/status$", "5 kinds x 6 states; running jobs <= worker count"),
-    (r"^/api/generation/failed$", "LIMIT 1000"),
+    (r"^/api/generation/failed$", "per_page, 100 by default (<= MAX_PAGE_SIZE)"),
     (r"^/api/generation/prioritize/", "one count"),
     (r"^/api/folders$", None),
     (r"^/api/content-filters$", None),
-    (r"^/api/duplicates$", None),
-    (r"^/api/collisions$", None),
-    (r"^/api/scan-errors$", None),
+    (r"^/api/duplicates$", "per_page, 100 by default (<= MAX_PAGE_SIZE)"),
+    (r"^/api/collisions$", "per_page, 100 by default (<= MAX_PAGE_SIZE)"),
+    (r"^/api/scan-errors$", "per_page, 100 by default (<= MAX_PAGE_SIZE)"),
     (r"^/api/watcher/health$", "one entry per folder"),
 ]
 BOUNDED_BY_NATURE = {"/api/folders": "one row per library folder (a handful)", "/api/content-filters": "one row per filter the admin added"}
