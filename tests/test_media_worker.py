@@ -222,8 +222,9 @@ def test_killed_worker_leaves_no_half_file_and_the_job_runs_again(make_app, libr
     horses = sorted({_stat(pid)[1] for pid in ours if _stat(pid)})
     assert len(horses) == 1 and horses[0] in children(first.pid), (horses, children(first.pid))
 
-    kill_group(horses[0])  # the work horse and its ffmpeg children
+    # The worker first: killed second, it could see its horse die and schedule a retry itself.
     kill_group(first.pid)  # the worker
+    kill_group(horses[0])  # the work horse and its ffmpeg children
     first.wait(timeout=20)
     wait_until(lambda: not any(alive(pid) for pid in ours + horses), timeout=20, message="the killed processes to go")
 

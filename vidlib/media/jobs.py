@@ -207,6 +207,9 @@ def reconcile() -> dict[str, int]:
         except NoSuchJobError:
             job, status = None, None
         if status in ("queued", "scheduled", "deferred") or (status == "started" and _worker_alive(job.worker_name, live)):
+            if row["status"] == "running" and status != "started":
+                # RQ itself retried a job whose work horse died: it waits in the queue again.
+                store.set_status(db, video_hash, kind, "queued", error="will retry: the work horse died")
             counts["ok"] += 1
             continue
         if status == "finished":
