@@ -69,6 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIA_DIR", "path", None, "Folder for generated preview media; default: DATA_DIR/media. Never inside a video folder."),
     Setting("DB_FILENAME", "str", "vidlib.db", "File name of the SQLite database inside DATA_DIR."),
     Setting("DB_BUSY_TIMEOUT_MS", "int", 10000, "How long a SQLite writer waits for a lock held by another process, in milliseconds."),
+    Setting("DOCTOR_MIN_FREE_MB", "int", 1024, "`doctor` fails when MEDIA_DIR or DATA_DIR has less free space than this, in MiB (and warns below five times it)."),
     # -- web
     Setting("HOST", "str", "127.0.0.1", "Address the web server binds to (loopback by default)."),
     Setting("PORT", "int", 8000, "Port the web server listens on."),

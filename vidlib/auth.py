@@ -25,6 +25,14 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for a bind address only this machine can reach (loopback IP, ``localhost``, a unix socket)."""
+    host = (host or "").strip()
+    if host.startswith("unix:") or host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    return bool(host) and is_loopback(host.strip("[]"))
+
+
 def request_token() -> str:
     """The admin token the client sent, or ''."""
     header = request.headers.get("Authorization", "")

@@ -267,6 +267,10 @@ def openapi_spec_command(out: str) -> None:
 
 COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, watch_command, openapi_spec_command)
 
+from vidlib.cli_maintenance import COMMANDS as _MAINTENANCE_COMMANDS  # noqa: E402  (doctor, prune-media, clean-missing, requeue-failed, vacuum)
+
+COMMANDS += _MAINTENANCE_COMMANDS
+
 
 def register_cli(app: Flask) -> None:
     """Attach every maintenance command to ``app.cli``."""
