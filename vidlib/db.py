@@ -397,3 +397,18 @@ def m003_hidden_flag(db: sqlite_utils.Database) -> None:
         UPDATE videos SET hidden = {hidden_expr("videos")};
         """,
     )
+
+
+@migration
+def m004_playback(db: sqlite_utils.Database) -> None:
+    """``videos.pix_fmt`` and ``videos.playback`` (direct, remux or transcode; vidlib/playback/compat.py).
+
+    Rows probed before this migration get their mode from the stored codecs; their pixel format
+    is unknown (NULL) until the file is probed again.
+    """
+    from vidlib.playback.compat import decide
+
+    db.conn.execute("ALTER TABLE videos ADD COLUMN pix_fmt TEXT")
+    db.conn.execute("ALTER TABLE videos ADD COLUMN playback TEXT")
+    rows = db.conn.execute("SELECT hash, container, video_codec, audio_codec FROM videos").fetchall()
+    db.conn.executemany("UPDATE videos SET playback = ? WHERE hash = ?", [(decide(r[1], r[2], r[3])[0], r[0]) for r in rows])

@@ -30,9 +30,13 @@ class ProbeResult:
     bitrate: int | None
     container: str | None
     rotation: int
+    pix_fmt: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The ``videos`` columns this probe fills, with the playback mode it implies."""
+        from vidlib.playback.compat import decide
+
+        return {**asdict(self), "playback": decide(self.container, self.video_codec, self.audio_codec, self.pix_fmt)[0]}
 
 
 def _fraction_to_float(value: Fraction | None) -> float | None:
@@ -103,4 +107,5 @@ def probe(path: str) -> ProbeResult:
             bitrate=int(bitrate) if bitrate else None,
             container=fmt,
             rotation=rotation,
+            pix_fmt=vstream.codec_context.pix_fmt or None,
         )
