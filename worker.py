@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> None:
     st = state.init_process_state(config)
     # Heavy imports before the fork loop, so each work horse starts warm.
     import av  # noqa: F401
-    from rq import Worker
 
     import PIL.Image  # noqa: F401
 
@@ -45,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             job, created = jobs.enqueue_scan(folder_id)
             log.info("initial scan of folder %s %s (%s)", folder_id, "queued" if created else "already queued", job.id)
     from vidlib.media.jobs import reconcile
+    from vidlib.rqworker import VidlibWorker
 
     log.info("media status reconciled with the queue: %s", reconcile())
     st.close_db()  # never share a SQLite connection with forked children
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     if workers > 1 and not args.burst:
         from rq.worker_pool import WorkerPool
 
-        WorkerPool(queues, connection=st.redis, num_workers=workers).start(logging_level=config["LOG_LEVEL"])
+        WorkerPool(queues, connection=st.redis, num_workers=workers, worker_class=VidlibWorker).start(logging_level=config["LOG_LEVEL"])
         return
-    worker = Worker(queues, connection=st.redis)
+    worker = VidlibWorker(queues, connection=st.redis)
     worker.work(burst=args.burst, logging_level=config["LOG_LEVEL"], with_scheduler=True)
 
 

@@ -35,6 +35,11 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
         configure_logging(config, "cli" if os.path.basename(sys.argv[0]) == "flask" else "web")
     app = Flask(__name__, static_folder=None)
     app.config.update(config)
+    if config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = config["TRUSTED_PROXIES"]  # client address, scheme, host and prefix from the proxy's headers
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)  # type: ignore[method-assign]
     app.config.update(
         API_TITLE="vidlib",
         API_VERSION=__version__,
