@@ -595,3 +595,19 @@ def test_flask_watch_command(make_app, redis_url, library, sample_videos, tmp_pa
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def test_watcher_log_lines_carry_their_folder(watch_stack, library, sample_videos, caplog):
+    from vidlib.logs import FolderFilter
+
+    caplog.set_level(logging.INFO, logger="vidlib.watcher")
+    caplog.handler.addFilter(FolderFilter())  # what configure_logging(config, "watcher") installs
+    s = watch_stack(library)
+    copy_sample(sample_videos, "mp4", library, "Stamped.mp4")
+    wait_until(lambda: s.video(library / "Stamped.mp4"), timeout=15, message="the new file")
+    wait_until(s.idle, timeout=10, message="idle")
+    by_message = {r.getMessage(): r.folder for r in caplog.records if r.name == "vidlib.watcher"}
+    watching = [folder for message, folder in by_message.items() if message.startswith(f"watching {library}")]
+    queued = [folder for message, folder in by_message.items() if message.startswith("queued scan-changes-")]
+    assert watching == [str(library)] and queued and set(queued) == {str(library)}, by_message
+    assert all(r.folder == "-" for r in caplog.records if r.getMessage().startswith("watcher started"))

@@ -6,7 +6,9 @@ import json
 import logging
 import logging.handlers
 import os
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 _HANDLER_TAG = "_vidlib_handler"
 
@@ -40,6 +42,27 @@ class _ProcessNameFilter(logging.Filter):
         return True
 
 
+_folder: ContextVar[str] = ContextVar("vidlib_log_folder", default="-")
+
+
+@contextmanager
+def log_folder(path: str) -> Iterator[None]:
+    """Stamp ``path`` on the watcher's log lines written inside the block (any thread)."""
+    token = _folder.set(path)
+    try:
+        yield
+    finally:
+        _folder.reset(token)
+
+
+class FolderFilter(logging.Filter):
+    """Stamp the library folder being handled (or "-") on every record, for watcher log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.folder = _folder.get()
+        return True
+
+
 class JobIdFilter(logging.Filter):
     """Stamp the current RQ job id (or "-") on every record, for worker log lines."""
 
@@ -65,8 +88,8 @@ def configure_logging(config: dict[str, Any], process: str) -> None:
     if config["LOG_FORMAT"] == "json":
         formatter: logging.Formatter = JsonFormatter()
     else:
-        job = " [job %(job_id)s]" if process == "worker" else ""
-        formatter = logging.Formatter(f"%(asctime)s %(levelname)s [{process}]{job} %(name)s: %(message)s")
+        stamp = {"worker": " [job %(job_id)s]", "watcher": " [folder %(folder)s]"}.get(process, "")
+        formatter = logging.Formatter(f"%(asctime)s %(levelname)s [{process}]{stamp} %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     log_dir = os.path.join(config["DATA_DIR"], "logs")
     try:
@@ -87,6 +110,8 @@ def configure_logging(config: dict[str, Any], process: str) -> None:
         handler.addFilter(_ProcessNameFilter(process))
         if process == "worker":
             handler.addFilter(JobIdFilter())
+        elif process == "watcher":
+            handler.addFilter(FolderFilter())
         root.addHandler(handler)
     root.setLevel(level)
     # Libraries that are chatty at INFO.

@@ -19,6 +19,7 @@ Every decision about an event is logged at DEBUG, every action at INFO.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -28,11 +29,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from vidlib import jobs
+from vidlib.logs import log_folder
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,22 @@ class _Handler(FileSystemEventHandler):
         self.folder = folder
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        try:
-            self.watcher.record(self.folder, event)
-        except Exception:  # an observer thread must never die on one event
-            log.exception("watcher: error handling %r", event)
+        with log_folder(self.folder.path):
+            try:
+                self.watcher.record(self.folder, event)
+            except Exception:  # an observer thread must never die on one event
+                log.exception("watcher: error handling %r", event)
+
+
+def _in_folder(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Log lines of a Watcher method that handles one folder carry that folder."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Watcher", folder: FolderWatch, *args: Any, **kwargs: Any) -> Any:
+        with log_folder(folder.path):
+            return method(self, folder, *args, **kwargs)
+
+    return wrapper
 
 
 class Watcher:
@@ -249,6 +263,7 @@ class Watcher:
                 self._start_observer(folder)
                 self._queue_folder_scan(folder, "start of watching")
 
+    @_in_folder
     def _start_observer(self, folder: FolderWatch) -> None:
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
@@ -288,6 +303,7 @@ class Watcher:
         log.info("watching %s (%s: %s)", folder.path, folder.mode, folder.reason)
         self._count_watches(folder)
 
+    @_in_folder
     def _stop_observer(self, folder: FolderWatch) -> None:
         if folder.observer is not None:
             try:
@@ -311,24 +327,30 @@ class Watcher:
     def check_observers(self) -> None:
         """Restart dead observers; re-try unreachable folders."""
         for folder in self.folders.values():
-            if folder.mode == "unreachable":
-                if os.path.isdir(folder.path):
-                    log.info("%s is reachable again", folder.path)
-                    self._start_observer(folder)
-                    self._queue_folder_scan(folder, "folder reachable again")
-                continue
-            observer = folder.observer
-            emitters_dead = observer is not None and any(not e.is_alive() for e in list(getattr(observer, "emitters", [])))
-            if observer is None or not observer.is_alive() or emitters_dead or not os.path.isdir(folder.path):
-                why = "folder not reachable" if not os.path.isdir(folder.path) else "observer stopped"
-                folder.error(f"restarting watch: {why}")
-                folder.restarts += 1
-                log.error("watch of %s died (%s); restarting it", folder.path, why)
-                self._stop_observer(folder)
-                self._start_observer(folder)
-                if folder.mode != "unreachable":
-                    self._queue_folder_scan(folder, "watch restarted")
+            with log_folder(folder.path):
+                self._check_observer(folder)
 
+    def _check_observer(self, folder: FolderWatch) -> None:
+        """One folder's check (its log lines carry the folder)."""
+        if folder.mode == "unreachable":
+            if os.path.isdir(folder.path):
+                log.info("%s is reachable again", folder.path)
+                self._start_observer(folder)
+                self._queue_folder_scan(folder, "folder reachable again")
+            return
+        observer = folder.observer
+        emitters_dead = observer is not None and any(not e.is_alive() for e in list(getattr(observer, "emitters", [])))
+        if observer is None or not observer.is_alive() or emitters_dead or not os.path.isdir(folder.path):
+            why = "folder not reachable" if not os.path.isdir(folder.path) else "observer stopped"
+            folder.error(f"restarting watch: {why}")
+            folder.restarts += 1
+            log.error("watch of %s died (%s); restarting it", folder.path, why)
+            self._stop_observer(folder)
+            self._start_observer(folder)
+            if folder.mode != "unreachable":
+                self._queue_folder_scan(folder, "watch restarted")
+
+    @_in_folder
     def _queue_folder_scan(self, folder: FolderWatch, why: str) -> None:
         try:
             job, created = jobs.enqueue_scan(folder.folder_id)
@@ -429,6 +451,11 @@ class Watcher:
         return [r[0] for r in rows]
 
     def _queue_changes(self, folder_id: int, paths: list[str], moves: list[tuple[str, str]]) -> int:
+        folder = self.folders.get(folder_id)
+        with log_folder(folder.path if folder else str(folder_id)):
+            return self._queue_changes_of(folder_id, paths, moves)
+
+    def _queue_changes_of(self, folder_id: int, paths: list[str], moves: list[tuple[str, str]]) -> int:
         digest = hashlib.sha1(json.dumps([paths, moves]).encode("utf-8", "surrogateescape")).hexdigest()[:16]
         try:
             job, created = jobs.enqueue(
