@@ -60,10 +60,18 @@ install_python() {
 }
 
 install_frontend() {
-    # The web UI is built from frontend/ when it has a package.json.
+    # The web UI is built from frontend/ when it has a package.json; again only when a source
+    # file changed since the last build (the stamp holds a checksum of every source file).
     if [ -f frontend/package.json ]; then
         command -v npm >/dev/null || { say "npm is needed to build the web UI"; return 1; }
+        local stamp=templates_static/.vidlib-build.sha sum
+        sum="$(find frontend -path frontend/node_modules -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+        if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && [ -f templates_static/home/index.html ]; then
+            return 0
+        fi
+        say "building the web UI"
         (cd frontend && { [ -f package-lock.json ] && npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; } && npm run --silent build)
+        echo "$sum" > "$stamp"
     fi
 }
 
