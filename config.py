@@ -74,6 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "str", "127.0.0.1", "Address the web server binds to (loopback by default)."),
     Setting("PORT", "int", 8000, "Port the web server listens on."),
     Setting("ADMIN_TOKEN", "str", "", "Token required for dashboard and mutating endpoints; when empty those endpoints only answer loopback clients."),
+    Setting("ADMIN_SESSION_DAYS", "int", 30, "How long the dashboard login (an HttpOnly, SameSite=Strict cookie signed with ADMIN_TOKEN) lasts, in days."),
+    Setting("ALLOWED_HOSTS", "list", [], "Extra host names (comma-separated) under which a loopback client may use the dashboard without a token; loopback names and this machine's hostname always work."),
     Setting("MAX_PAGE_SIZE", "int", 200, "Largest page size any listing endpoint accepts."),
     Setting("DEFAULT_PAGE_SIZE", "int", 48, "Page size used when a request does not ask for one."),
     Setting("WEB_WORKERS", "int", 2, "gunicorn worker processes (gunicorn.conf.py)."),
@@ -89,6 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_TIMEOUT_SCAN", "int", 6 * 3600, "Longest a folder scan job may run, in seconds."),
     # -- library
     Setting("FOLDERS", "list", [], "Comma-separated folders added to the library at start-up (the dashboard and `add-folder` add more)."),
+    Setting("FOLDER_ROOTS", "list", [], "When set (comma-separated absolute paths), library folders must lie inside one of these roots, and only files inside them are served."),
     Setting("VIDEO_EXTENSIONS", "list", ["mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "ts", "m2ts", "mts", "3gp", "ogv", "vob", "divx", "asf"], "File extensions (comma-separated, no dots, case-insensitive) the scanner treats as videos."),
     Setting("SKIP_DIRS", "list", ["@eaDir", "#recycle", "$RECYCLE.BIN", "System Volume Information", "lost+found", ".Trash", "node_modules"], "Folder names the scanner never enters (hidden folders starting with '.' are always skipped)."),
     Setting("FILENAME_PATTERN", "str", "", "Extra regular expression tried first on file names; named groups: studio, date, performers, title."),

@@ -3,7 +3,7 @@
 One library for the module: a handful of ffmpeg-made videos, scanned, with every kind of
 preview media generated in-process and the similarity index built; a second folder is added
 later through the dashboard. The app runs under werkzeug's threaded server in a thread, on the
-session's private Redis, with an admin token configured (so the token prompt is exercised).
+session's private Redis, with an admin token configured (so the login prompt is exercised).
 
 Nothing here is skipped: without Chromium or without a frontend build the tests fail and say
 what to install or run. Screenshots of every page at 1440x900 and 390x844 go to
@@ -140,18 +140,30 @@ def browser():
 
 
 class Console:
-    """Collects console errors and uncaught exceptions of one page."""
+    """Collects console errors, uncaught exceptions and Content-Security-Policy violations of one page."""
 
     def __init__(self, page):
         self.errors: list[str] = []
         page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        # A CSP violation also logs a console error; the event says exactly what was refused.
+        page.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+
+    @staticmethod
+    def csp_violations(page) -> list[str]:
+        return page.evaluate("window.__cspViolations")
 
 
 def new_page(browser, viewport=DESKTOP, token: bool = True, mobile: bool = False):
+    from vidlib.auth import SESSION_COOKIE, make_session
+
     context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile, device_scale_factor=1)
-    if token:
-        context.add_init_script(f"localStorage.setItem('vidlib.adminToken', {TOKEN!r})")
+    if token:  # as if logged in on the dashboard (the dashboard test logs in through the dialog)
+        value, _ = make_session(TOKEN, 3600)
+        context.add_cookies([{"name": SESSION_COOKIE, "value": value, "domain": "127.0.0.1", "path": "/", "httpOnly": True, "sameSite": "Strict"}])
     page = context.new_page()
     page.set_default_timeout(15000)
     return page, Console(page)
@@ -195,6 +207,7 @@ def test_every_page_renders_without_console_errors(site, browser, device):
         assert page.locator("header .searchbox input").is_visible(), name
         shot(page, f"{name}-{device}")
         assert console.errors == [], (name, console.errors)
+        assert console.csp_violations(page) == [], name
     # A page that does not exist in the library is a designed state, not a blank page.
     page.goto(site.url("/watch/0123456789abcdef"))
     page.wait_for_selector("text=Video not found")
@@ -464,7 +477,11 @@ def test_dashboard_asks_for_the_token_adds_a_folder_generates_media_and_filters(
     dialog.locator("input").fill(TOKEN)
     dialog.locator("button[type=submit]").click()
     page.wait_for_selector("table.counts")
-    assert page.evaluate("localStorage.getItem('vidlib.adminToken')") == TOKEN
+    # Logged in by an HttpOnly, SameSite=Strict cookie; no script can read the token or the session.
+    cookie = next(c for c in page.context.cookies() if c["name"] == "vidlib_admin")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "vidlib_admin" not in page.evaluate("document.cookie")
+    assert TOKEN not in page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
 
     # Adding a folder: a bad path shows the API's reason; a good one is listed and scanned.
     page.locator("#folder-path").fill("/no/such/folder")
@@ -523,4 +540,11 @@ def test_dashboard_asks_for_the_token_adds_a_folder_generates_media_and_filters(
     # the bad folder); nothing else may show up.
     expected = re.compile(r"^console: Failed to load resource: the server responded with a status of (401|400) ")
     assert [e for e in console.errors if not expected.match(e)] == []
+    assert console.csp_violations(page) == []
+
+    # Logging out clears the cookie: the dashboard asks for the token again.
+    page.goto(site.url("/dashboard"))
+    page.locator("button", has_text="Log out").click()
+    page.locator("dialog.token-dialog").wait_for()
+    assert not [c for c in page.context.cookies() if c["name"] == "vidlib_admin"]
     page.context.close()

@@ -22,7 +22,9 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     from vidlib.cli import register_cli
     from vidlib.logs import configure_logging
     from vidlib.routes import Api
+    from vidlib import security
     from vidlib.routes import api as api_routes
+    from vidlib.routes import auth as auth_routes
     from vidlib.routes import media as media_routes
     from vidlib.routes import pages as page_routes
     from vidlib.routes import search as search_routes
@@ -53,10 +55,13 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     app_state = AppState(config)
     app_state.ensure_dirs()
     app.extensions["vidlib"] = app_state
+    security.init_app(app)  # before the blueprints: bounded <int:...> ids
     api = Api(app)
     api.register_blueprint(api_routes.blp)
     api.register_blueprint(media_routes.blp)
     api.register_blueprint(search_routes.blp)
+    api.register_blueprint(auth_routes.blp)
+    security.document_parameters(api, config)
     app.register_blueprint(page_routes.blp)  # the web UI: plain Flask, not in the OpenAPI spec
     register_cli(app)
     _mount_rq_dashboard(app, app_state)

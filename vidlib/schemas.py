@@ -6,6 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from vidlib.media import MEDIA_KINDS
 
+HASH_PATTERN = r"^[0-9a-f]{16}$"  # a video id: oshash, 16 lowercase hex digits
+
 
 class MediaStatusSchema(Schema):
     status = fields.String(required=True, metadata={"description": "missing, queued, running, done, failed or cancelled"})
@@ -100,7 +102,11 @@ class FolderSchema(Schema):
 
 
 class FolderAddSchema(Schema):
-    path = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    path = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=4096), validate.Regexp(r"^[/~][^\x00]*$", error="must be an absolute path (or start with ~)")],
+        metadata={"description": "an existing, readable folder; not the data or media dir, not nested in another library folder, inside VIDLIB_FOLDER_ROOTS when set"},
+    )
 
 
 class RescanArgsSchema(Schema):
@@ -246,7 +252,7 @@ class MediaInfoSchema(Schema):
 class GenerateSchema(Schema):
     kinds = fields.List(fields.String(validate=validate.OneOf(MEDIA_KINDS)), load_default=None, metadata={"description": "default: every kind"})
     scope = fields.String(load_default="missing", validate=validate.OneOf(["missing", "all"]), metadata={"description": "missing: only what is not generated; all: regenerate"})
-    hashes = fields.List(fields.String(validate=validate.Length(equal=16)), load_default=None, validate=validate.Length(max=1000), metadata={"description": "only these videos (default: the whole library)"})
+    hashes = fields.List(fields.String(validate=validate.Regexp(HASH_PATTERN, error="expected 16 lowercase hex digits")), load_default=None, validate=validate.Length(max=1000), metadata={"description": "only these videos (default: the whole library)"})
 
 
 class GenerateResultSchema(Schema):
@@ -255,7 +261,7 @@ class GenerateResultSchema(Schema):
 
 
 class MediaTargetSchema(Schema):
-    hash = fields.String(load_default=None, validate=validate.Length(equal=16))
+    hash = fields.String(load_default=None, validate=validate.Regexp(HASH_PATTERN, error="expected 16 lowercase hex digits"))
     kind = fields.String(load_default=None, validate=validate.OneOf(MEDIA_KINDS))
 
 

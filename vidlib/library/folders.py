@@ -15,6 +15,25 @@ def _inside(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
+def allowed_roots(config: dict[str, Any]) -> list[str]:
+    """The real paths of FOLDER_ROOTS (empty: any folder may be added)."""
+    return [os.path.realpath(os.path.expanduser(root)) for root in config.get("FOLDER_ROOTS") or []]
+
+
+def inside_roots(config: dict[str, Any], real: str) -> bool:
+    """True when the resolved path ``real`` lies inside FOLDER_ROOTS (always, when none are set)."""
+    roots = allowed_roots(config)
+    return not roots or any(_inside(real, root) for root in roots)
+
+
+def serving_allowed(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> bool:
+    """True when ``path``, symlinks resolved, is inside a library folder (and FOLDER_ROOTS)."""
+    real = os.path.realpath(path)
+    if not inside_roots(config, real):
+        return False
+    return any(real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep) for (folder,) in db.execute("SELECT path FROM folders"))
+
+
 def validate_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> str:
     """Return the canonical path of a folder that may be added, or raise a clear error."""
     if not isinstance(path, str) or not path.strip():
@@ -31,6 +50,8 @@ def validate_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str
         raise VidlibError(f"not a folder: {path}")
     if not os.access(real, os.R_OK | os.X_OK):
         raise VidlibError(f"folder is not readable: {path}")
+    if not inside_roots(config, real):
+        raise VidlibError(f"folder is outside the allowed roots (VIDLIB_FOLDER_ROOTS: {', '.join(allowed_roots(config))}): {path}")
     for name, special in (("data", config["DATA_DIR"]), ("media", config["MEDIA_DIR"])):
         special_real = os.path.realpath(special)
         if _inside(real, special_real):

@@ -31,12 +31,10 @@ _VIDEO_RESPONSES = {
 
 
 def _inside_library(path: str, db) -> bool:
-    # Resolve symlinks: a link to a file outside every library folder must not be served.
-    real = os.path.realpath(path)
-    for (folder,) in db.execute("SELECT path FROM folders"):
-        if real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep):
-            return True
-    return False
+    # Resolve symlinks: a link to a file outside every library folder (or FOLDER_ROOTS) must not be served.
+    from vidlib.library.folders import serving_allowed
+
+    return serving_allowed(db, state.current().config, path)
 
 
 @blp.route("/video/<video_hash>")
@@ -74,8 +72,11 @@ class MediaFile(MethodView):
         allowed = name in _MEDIA_FILE_NAMES or (len(parts) == 2 and parts[0] == "preview" and parts[1].endswith(".jpg") and parts[1][:-4].isdigit())
         if not (is_valid_hash(video_hash) and shard == video_hash[:2] and allowed) or not _visible(video_hash):
             abort_for(NotFound("no such media file"))
+        media_dir = os.path.realpath(state.current().config["MEDIA_DIR"])
         path = os.path.join(store.video_media_dir(state.current().config, video_hash), *parts)
-        if not os.path.isfile(path):
+        if not os.path.isfile(path) or not os.path.realpath(path).startswith(media_dir + os.sep):
+            if os.path.isfile(path):
+                log.warning("media file %s resolves outside MEDIA_DIR (symlink?); not served", path)
             abort_for(NotFound("no such media file"))
         return send_range_file(path, cache_control="public, max-age=31536000, immutable")
 

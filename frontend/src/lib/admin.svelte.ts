@@ -1,25 +1,40 @@
-/** The admin token: kept in localStorage, asked for by the dialog in Shell.svelte when needed. */
-const KEY = "vidlib.adminToken";
+/**
+ * The dashboard login. The admin token is sent once, to POST /api/login, which answers with an
+ * HttpOnly, SameSite=Strict session cookie: the browser sends it with every same-site request
+ * and no script (this page's or an injected one) can read it. The token is never stored here.
+ */
+import createClient from "openapi-fetch";
+import type { paths } from "./api-types";
 
-function read(): string | null {
-  try {
-    return localStorage.getItem(KEY);
-  } catch {
-    return null;
-  }
+const auth = createClient<paths>({ baseUrl: "" });
+
+// Older builds kept the token itself in localStorage: forget it.
+try {
+  localStorage.removeItem("vidlib.adminToken");
+} catch {
+  /* storage unavailable */
 }
 
-export const adminToken = $state({ value: read() });
+/** How this browser is allowed to administer: "cookie" (logged in), "loopback", "token", or null. */
+export const adminSession = $state({ via: null as string | null });
 
-/** Keep (or forget, with null) the admin token. */
-export function setAdminToken(token: string | null): void {
-  adminToken.value = token;
-  try {
-    if (token) localStorage.setItem(KEY, token);
-    else localStorage.removeItem(KEY);
-  } catch {
-    /* private mode: keep it for this page only */
-  }
+/** Ask the server how this browser may administer (after a reload, the cookie is invisible to scripts). */
+export async function refreshSession(): Promise<void> {
+  const { data } = await auth.GET("/api/session");
+  adminSession.via = data?.via ?? null;
+}
+
+/** Log in with the admin token; true when the server accepted it (the cookie is then set). */
+export async function login(token: string): Promise<boolean> {
+  const { response } = await auth.POST("/api/login", { body: { token } });
+  if (response.ok) adminSession.via = "cookie";
+  return response.ok;
+}
+
+/** Log out: the server clears the session cookie. */
+export async function logout(): Promise<void> {
+  await auth.POST("/api/logout");
+  adminSession.via = null;
 }
 
 /** What the token dialog shows; `resolve` answers the pending askForAdminToken calls. */
@@ -34,9 +49,8 @@ export function askForAdminToken(reason: string): Promise<string | null> {
   });
 }
 
-/** Called by the dialog: store the token (or null when cancelled) and release the waiting calls. */
+/** Called by the dialog: release the waiting calls with the token (or null when cancelled). */
 export function answerTokenPrompt(token: string | null): void {
-  if (token) setAdminToken(token);
   const waiting = tokenPrompt.waiting.splice(0);
   tokenPrompt.open = false;
   for (const resolve of waiting) resolve(token);

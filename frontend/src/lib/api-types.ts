@@ -87,7 +87,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                seed: string;
+                seed: number;
             };
             cookie?: never;
         };
@@ -101,7 +101,7 @@ export interface paths {
                 };
                 header?: never;
                 path: {
-                    seed: string;
+                    seed: number;
                 };
                 cookie?: never;
             };
@@ -1193,6 +1193,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/video/{video_hash}/{mode}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                video_hash: string;
+                mode: "remux" | "transcode";
+            };
+            cookie?: never;
+        };
+        /** A live remux or transcode to fragmented MP4 from ?start= seconds (a seek is a new request) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description seconds from the start of the video */
+                    start?: number;
+                    /** @description the player's id: a new stream of the same session stops the one it replaces */
+                    session?: string | null;
+                };
+                header?: never;
+                path: {
+                    video_hash: string;
+                    mode: "remux" | "transcode";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description fragmented MP4, streamed as ffmpeg writes it (no Content-Length, no ranges) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "video/mp4": string;
+                    };
+                };
+                400: components["responses"]["BAD_REQUEST"];
+                /** @description every live transcode slot is busy (Retry-After says when to try again) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/playback/stream-start/{video_hash}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                video_hash: string;
+            };
+            cookie?: never;
+        };
+        /** Where a live stream asked to start at t will start, and its URL (the player calls it on every seek) */
+        get: {
+            parameters: {
+                query: {
+                    mode: "remux" | "transcode";
+                    /** @description wanted time in seconds */
+                    t: number;
+                };
+                header?: never;
+                path: {
+                    video_hash: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StreamStart"];
+                    };
+                };
+                400: components["responses"]["BAD_REQUEST"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/media/{shard}/{video_hash}/{name}": {
         parameters: {
             query?: never;
@@ -1568,8 +1670,8 @@ export interface paths {
             header?: never;
             path: {
                 video_hash: string;
-                start_from: string;
-                limit: string;
+                start_from: number;
+                limit: number;
             };
             cookie?: never;
         };
@@ -1580,8 +1682,8 @@ export interface paths {
                 header?: never;
                 path: {
                     video_hash: string;
-                    start_from: string;
-                    limit: string;
+                    start_from: number;
+                    limit: number;
                 };
                 cookie?: never;
             };
@@ -1695,6 +1797,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether this request may use the dashboard, and how */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Log in with the admin token: sets an HttpOnly, SameSite=Strict session cookie */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Login"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                400: components["responses"]["BAD_REQUEST"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Log out: clears the session cookie */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1746,6 +1962,26 @@ export interface components {
             teaser_small?: components["schemas"]["MediaStatus"];
             teaser_large?: components["schemas"]["MediaStatus"];
         };
+        PlaybackSource: {
+            url: string;
+            /** @description MIME type of what the URL serves */
+            type: string;
+            /**
+             * @description direct: the file; remux / transcode: a live fragmented-MP4 stream (add ?start=<s> to start elsewhere; see /api/playback/stream-start); pretranscoded: a compatible MP4 made ahead of time
+             * @enum {string}
+             */
+            mode: "direct" | "remux" | "transcode" | "pretranscoded";
+        };
+        Playback: {
+            /**
+             * @description how the file reaches a browser, decided from the probe
+             * @enum {string}
+             */
+            mode: "direct" | "remux" | "transcode";
+            reason: string;
+            /** @description status of the optional pre-transcoded MP4 */
+            pretranscode: components["schemas"]["MediaStatus"];
+        };
         Video: {
             /** @description content id (oshash, 16 hex digits) */
             hash: string;
@@ -1767,6 +2003,8 @@ export interface components {
             /** @description bits per second */
             bitrate?: number | null;
             container?: string | null;
+            /** @description pixel format of the video stream (e.g. yuv420p) */
+            pix_fmt?: string | null;
             /** @description display rotation in degrees */
             rotation: number;
             /** @description bytes */
@@ -1776,6 +2014,9 @@ export interface components {
             /** @description where the video bytes are served (HTTP Range) */
             url: string;
             media: components["schemas"]["MediaMap"];
+            /** @description what the player plays, in preference order */
+            sources: components["schemas"]["PlaybackSource"][];
+            playback: components["schemas"]["Playback"];
         };
         SeededPage: {
             items: components["schemas"]["Video"][];
@@ -1810,6 +2051,7 @@ export interface components {
             scan_job?: string | null;
         };
         FolderAdd: {
+            /** @description an existing, readable folder; not the data or media dir, not nested in another library folder, inside VIDLIB_FOLDER_ROOTS when set */
             path: string;
         };
         FolderUpdate: {
@@ -1870,10 +2112,10 @@ export interface components {
         };
         Generate: {
             /**
-             * @description default: every kind
+             * @description default: every preview kind (transcode, the optional pre-transcode, only when named; for the whole library it covers the videos that do not play directly)
              * @default null
              */
-            kinds?: ("poster" | "preview_thumbnails" | "seek_thumbnails" | "teaser_small" | "teaser_large")[] | null;
+            kinds?: ("poster" | "preview_thumbnails" | "seek_thumbnails" | "teaser_small" | "teaser_large" | "transcode")[] | null;
             /**
              * @description missing: only what is not generated; all: regenerate
              * @default missing
@@ -1926,7 +2168,7 @@ export interface components {
              * @default null
              * @enum {string|null}
              */
-            kind?: "poster" | "preview_thumbnails" | "seek_thumbnails" | "teaser_small" | "teaser_large" | null;
+            kind?: "poster" | "preview_thumbnails" | "seek_thumbnails" | "teaser_small" | "teaser_large" | "transcode" | null;
         };
         CountResult: {
             count: number;
@@ -1957,6 +2199,15 @@ export interface components {
             inotify_watch_limit?: number | null;
             jobs_queued?: number;
             folders: components["schemas"]["WatchedFolder"][];
+        };
+        StreamStart: {
+            hash: string;
+            mode: string;
+            requested: number;
+            /** @description where the stream will start: the requested time (transcode) or the keyframe at or before it (remux); stream time 0 is this */
+            start: number;
+            /** @description the stream URL starting there */
+            url: string;
         };
         MediaInfo: {
             hash: string;
@@ -1991,6 +2242,8 @@ export interface components {
             /** @description bits per second */
             bitrate?: number | null;
             container?: string | null;
+            /** @description pixel format of the video stream (e.g. yuv420p) */
+            pix_fmt?: string | null;
             /** @description display rotation in degrees */
             rotation: number;
             /** @description bytes */
@@ -2000,6 +2253,9 @@ export interface components {
             /** @description where the video bytes are served (HTTP Range) */
             url: string;
             media: components["schemas"]["MediaMap"];
+            /** @description what the player plays, in preference order */
+            sources: components["schemas"]["PlaybackSource"][];
+            playback: components["schemas"]["Playback"];
             /** @description relevance or similarity score */
             score?: number | null;
         };
@@ -2039,6 +2295,20 @@ export interface components {
         SimilarNames: {
             name: string;
             items: components["schemas"]["SimilarName"][];
+        };
+        Session: {
+            /** @description whether this request may use the dashboard and change things */
+            admin: boolean;
+            /** @description token (a header), cookie (a login), loopback (no token configured, this machine), or null */
+            via: string | null;
+            /** @description whether an admin token is configured (login needed) */
+            token_required: boolean;
+            /** @description when the login cookie expires (Unix seconds) */
+            expires_at?: number | null;
+        };
+        Login: {
+            /** @description the admin token (VIDLIB_ADMIN_TOKEN) */
+            token: string;
         };
     };
     responses: {

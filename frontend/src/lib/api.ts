@@ -2,13 +2,13 @@
  * The typed API client. Every request and response shape comes from api-types.ts, which is
  * generated from the app's own OpenAPI spec (`npm run gen:api`); nothing here hand-writes one.
  *
- * Admin rules: a request answered 401 (token required) or 403 with a stored token (wrong token)
- * asks the user for the admin token (the dialog in Shell.svelte), keeps it in localStorage and
- * retries once with the X-Admin-Token header.
+ * Admin rules: a request answered 401 (login needed) asks the user for the admin token (the dialog in
+ * Shell.svelte), logs in with it (POST /api/login sets an HttpOnly session cookie) and retries once.
+ * The page never keeps the token.
  */
 import createClient from "openapi-fetch";
 import type { components, paths } from "./api-types";
-import { adminToken, askForAdminToken, setAdminToken } from "./admin.svelte";
+import { askForAdminToken, login } from "./admin.svelte";
 
 export type Schemas = components["schemas"];
 export type Video = Schemas["Video"];
@@ -40,26 +40,18 @@ export class ApiError extends Error {
   }
 }
 
-function withToken(request: Request, token: string | null): Request {
-  const headers = new Headers(request.headers);
-  if (token) headers.set("X-Admin-Token", token);
-  return new Request(request, { headers });
-}
-
 function adminFetch(prompt: boolean) {
   return async (request: Request): Promise<Response> => {
     const spare = request.clone();
-    let response = await fetch(withToken(request, adminToken.value));
-    let reason: string | null = null;
-    if (response.status === 401) reason = "This action needs the admin token.";
-    else if (response.status === 403 && adminToken.value) reason = "That admin token was not accepted.";
-    if (reason === null || !prompt) return response;
-    if (response.status === 403) setAdminToken(null);
-    const token = await askForAdminToken(reason);
-    if (!token) return response;
-    response = await fetch(withToken(spare, token));
-    if (response.status === 403 || response.status === 401) setAdminToken(null);
-    return response;
+    const response = await fetch(request);
+    if (response.status !== 401 || !prompt) return response;
+    let reason = "This action needs the admin token.";
+    for (;;) {
+      const token = await askForAdminToken(reason);
+      if (!token) return response;
+      if (await login(token)) return fetch(spare);
+      reason = "That admin token was not accepted.";
+    }
   };
 }
 
