@@ -7,7 +7,10 @@ import os
 import platform
 import resource
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -43,6 +46,21 @@ def table(rows: list[tuple], header: tuple) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)])
 
 
+def add_workdir_args(parser, what: str = "the library") -> None:
+    """``--workdir``, ``--reuse`` and ``--keep``, as :func:`bench_workdir` and :func:`parse_workdir_args` read them."""
+    parser.add_argument("--workdir", help=f"where {what} goes (default: a temp dir, deleted unless --keep)")
+    parser.add_argument("--reuse", action="store_true", help=f"reuse {what} already in --workdir")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+
+
+def parse_workdir_args(parser, argv: list[str] | None):
+    """``parser.parse_args(argv)``, refusing ``--reuse`` without ``--workdir``."""
+    args = parser.parse_args(argv)
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs --workdir")
+    return args
+
+
 @contextlib.contextmanager
 def bench_workdir(workdir: str | None, keep: bool, prefix: str) -> Iterator[Path]:
     """The folder a benchmark works in: ``workdir`` (kept), or a temp dir removed unless ``keep``."""
@@ -56,3 +74,34 @@ def bench_workdir(workdir: str | None, keep: bool, prefix: str) -> Iterator[Path
             shutil.rmtree(path, ignore_errors=True)
         else:
             print(f"\nkept {path}")
+
+
+def proc_status_kib(field: str, pid: int | str = "self") -> int:
+    """A ``/proc/<pid>/status`` memory figure (``VmRSS``, ``VmHWM``) in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(proc: subprocess.Popen, port: int, log_path: Path, what: str, timeout: float = 60) -> None:
+    """Wait until ``proc`` accepts connections on 127.0.0.1:``port``; exit with its log if it dies or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited:\n" + log_path.read_text(errors="replace"))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start within {timeout:.0f} s")
+            time.sleep(0.1)

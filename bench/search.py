@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _common import bench_workdir, machine, table  # noqa: E402
+from _common import bench_workdir, machine, proc_status_kib, table  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -196,15 +196,6 @@ def load_library(db, lib: dict[str, Any]) -> float:
 
 
 # -- index build in a child process (clean memory figures) ---------------------------------
-def proc_status_kib(field: str) -> int:
-    """A ``/proc/self/status`` memory figure (``VmRSS``, ``VmHWM``) in KiB."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def child_build(data_dir: str) -> None:
     """Run ``rebuild`` and print one JSON line with seconds and RSS figures (KiB)."""
     config = load_config({"DATA_DIR": data_dir})

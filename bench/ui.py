@@ -39,11 +39,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -51,6 +49,8 @@ from urllib.parse import quote, urlparse
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _common import add_workdir_args, bench_workdir, free_port, parse_workdir_args, wait_for_port  # noqa: E402
 
 BUILD = ROOT / "templates_static"
 MANIFEST = "bench-ui-manifest.json"
@@ -155,12 +155,6 @@ def build_library(args, data_dir: Path) -> dict:
 
 
 # -- the server --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_gunicorn(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDLIB_")}
@@ -169,17 +163,7 @@ def start_gunicorn(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, st
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--no-control-socket", "wsgi:app"],
         cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited:\n" + log_path.read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.1)
+    wait_for_port(proc, port, log_path, "gunicorn")
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -346,24 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=100000, help="library size (default 100000)")
     parser.add_argument("--runs", type=int, default=5, help="home page loads measured, cold and warm (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="library seed (default 1)")
-    parser.add_argument("--workdir", help="where the data dir goes (default: a temp dir, deleted unless --keep)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the library already in --workdir")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
-    args = parser.parse_args(argv)
-    if args.reuse and not args.workdir:
-        parser.error("--reuse needs --workdir")
+    add_workdir_args(parser)
+    args = parse_workdir_args(parser, argv)
     if not (BUILD / "home" / "index.html").is_file():
         raise SystemExit("the web UI is not built: cd frontend && npm ci && npm run build")
-    own_temp = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="vidlib-bench-ui-")) if own_temp else Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_workdir(args.workdir, args.keep, "vidlib-bench-ui-") as workdir:
         return run(args, workdir)
-    finally:
-        if own_temp and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\nkept {workdir}")
 
 
 def run(args, workdir: Path) -> int:
