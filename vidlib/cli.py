@@ -234,6 +234,28 @@ def generate_command(kinds: tuple[str, ...], regenerate: bool, hashes: tuple[str
     click.echo(f"queued {count} jobs for {len(selected)} videos")
 
 
+@click.command("transcode")
+@click.option("--video", "hashes", multiple=True, help="Only this video hash (repeatable); default: every video that does not play directly in browsers.")
+@click.option("--all", "regenerate", is_flag=True, help="Pre-transcode again where a file already exists.")
+@with_appcontext
+def transcode_command(hashes: tuple[str, ...], regenerate: bool) -> None:
+    """Queue pre-transcodes: browser-compatible MP4s the player prefers over live conversion."""
+    from vidlib import jobs
+    from vidlib.media import TRANSCODE_KIND
+    from vidlib.media.jobs import queue_missing
+
+    st = _state()
+    known = {r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0")}
+    unknown = [h for h in hashes if h not in known]
+    if unknown:
+        raise click.ClickException(f"no video with hash {unknown[0]}")
+    try:
+        count = queue_missing(list(hashes) or None, [TRANSCODE_KIND], force=regenerate)
+    except jobs.QueueUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"queued {count} pre-transcode jobs")
+
+
 @click.command("watch")
 @with_appcontext
 def watch_command() -> None:
@@ -265,7 +287,7 @@ def openapi_spec_command(out: str) -> None:
     click.echo(f"OpenAPI spec written to {out}", err=True)
 
 
-COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, watch_command, openapi_spec_command)
+COMMANDS = (add_folder_command, remove_folder_command, folders_command, scan_command, import_legacy_command, export_command, stats_command, reindex_command, rebuild_fts_command, generate_command, transcode_command, watch_command, openapi_spec_command)
 
 from vidlib.cli_maintenance import COMMANDS as _MAINTENANCE_COMMANDS  # noqa: E402  (doctor, prune-media, clean-missing, requeue-failed, vacuum)
 

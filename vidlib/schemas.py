@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from vidlib.media import MEDIA_KINDS
+from vidlib.media import JOB_KINDS, MEDIA_KINDS
 
 HASH_PATTERN = r"^[0-9a-f]{16}$"  # a video id: oshash, 16 lowercase hex digits
 
@@ -27,6 +27,18 @@ class MediaMapSchema(Schema):
     teaser_large = fields.Nested(MediaStatusSchema)
 
 
+class PlaybackSourceSchema(Schema):
+    url = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "MIME type of what the URL serves"})
+    mode = fields.String(required=True, validate=validate.OneOf(["direct", "remux", "transcode", "pretranscoded"]), metadata={"description": "direct: the file; remux / transcode: a live fragmented-MP4 stream (add ?start=<s> to start elsewhere; see /api/playback/stream-start); pretranscoded: a compatible MP4 made ahead of time"})
+
+
+class PlaybackSchema(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(["direct", "remux", "transcode"]), metadata={"description": "how the file reaches a browser, decided from the probe"})
+    reason = fields.String(required=True)
+    pretranscode = fields.Nested(MediaStatusSchema, required=True, metadata={"description": "status of the optional pre-transcoded MP4"})
+
+
 class VideoSchema(Schema):
     hash = fields.String(required=True, metadata={"description": "content id (oshash, 16 hex digits)"})
     title = fields.String(required=True)
@@ -44,12 +56,15 @@ class VideoSchema(Schema):
     audio_codec = fields.String(allow_none=True)
     bitrate = fields.Integer(allow_none=True, metadata={"description": "bits per second"})
     container = fields.String(allow_none=True)
+    pix_fmt = fields.String(allow_none=True, metadata={"description": "pixel format of the video stream (e.g. yuv420p)"})
     rotation = fields.Integer(required=True, metadata={"description": "display rotation in degrees"})
     size = fields.Integer(required=True, metadata={"description": "bytes"})
     added_at = fields.String(required=True)
     favourite = fields.Boolean(required=True)
     url = fields.String(required=True, metadata={"description": "where the video bytes are served (HTTP Range)"})
     media = fields.Nested(MediaMapSchema, required=True)
+    sources = fields.List(fields.Nested(PlaybackSourceSchema), required=True, metadata={"description": "what the player plays, in preference order"})
+    playback = fields.Nested(PlaybackSchema, required=True)
 
 
 class PageArgsSchema(Schema):
@@ -250,7 +265,7 @@ class MediaInfoSchema(Schema):
 
 
 class GenerateSchema(Schema):
-    kinds = fields.List(fields.String(validate=validate.OneOf(MEDIA_KINDS)), load_default=None, metadata={"description": "default: every kind"})
+    kinds = fields.List(fields.String(validate=validate.OneOf(JOB_KINDS)), load_default=None, metadata={"description": "default: every preview kind (transcode, the optional pre-transcode, only when named; for the whole library it covers the videos that do not play directly)"})
     scope = fields.String(load_default="missing", validate=validate.OneOf(["missing", "all"]), metadata={"description": "missing: only what is not generated; all: regenerate"})
     hashes = fields.List(fields.String(validate=validate.Regexp(HASH_PATTERN, error="expected 16 lowercase hex digits")), load_default=None, validate=validate.Length(max=1000), metadata={"description": "only these videos (default: the whole library)"})
 
@@ -262,7 +277,7 @@ class GenerateResultSchema(Schema):
 
 class MediaTargetSchema(Schema):
     hash = fields.String(load_default=None, validate=validate.Regexp(HASH_PATTERN, error="expected 16 lowercase hex digits"))
-    kind = fields.String(load_default=None, validate=validate.OneOf(MEDIA_KINDS))
+    kind = fields.String(load_default=None, validate=validate.OneOf(JOB_KINDS))
 
 
 class CountResultSchema(Schema):
@@ -321,3 +336,21 @@ class WatcherHealthSchema(Schema):
     inotify_watch_limit = fields.Integer(allow_none=True)
     jobs_queued = fields.Integer()
     folders = fields.List(fields.Nested(WatchedFolderSchema), required=True)
+
+
+class StreamArgsSchema(Schema):
+    start = fields.Float(load_default=0.0, validate=validate.Range(min=0), metadata={"description": "seconds from the start of the video"})
+    session = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$"), metadata={"description": "the player's id: a new stream of the same session stops the one it replaces"})
+
+
+class StreamStartArgsSchema(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(["remux", "transcode"]))
+    t = fields.Float(required=True, validate=validate.Range(min=0), metadata={"description": "wanted time in seconds"})
+
+
+class StreamStartSchema(Schema):
+    hash = fields.String(required=True)
+    mode = fields.String(required=True)
+    requested = fields.Float(required=True)
+    start = fields.Float(required=True, metadata={"description": "where the stream will start: the requested time (transcode) or the keyframe at or before it (remux); stream time 0 is this"})
+    url = fields.String(required=True, metadata={"description": "the stream URL starting there"})

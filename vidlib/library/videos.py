@@ -11,11 +11,12 @@ import sqlite_utils
 from vidlib.errors import NotFound
 from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library import records
-from vidlib.media import MEDIA_KINDS
+from vidlib.media import MEDIA_KINDS, TRANSCODE_KIND
+from vidlib.playback import sources as playback_sources
 
 _COLUMNS = (
     "v.hash, v.title, v.filename, v.path, s.name AS studio, v.date, v.description, v.duration, v.width, v.height, "
-    "v.fps, v.video_codec, v.audio_codec, v.bitrate, v.container, v.rotation, v.size, v.added_at, v.missing, "
+    "v.fps, v.video_codec, v.audio_codec, v.bitrate, v.container, v.pix_fmt, v.playback, v.rotation, v.size, v.added_at, v.missing, "
     "(SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS favourite"
 )
 
@@ -55,7 +56,12 @@ def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, 
         row["favourite"] = bool(row["favourite"])
         row["missing"] = bool(row["missing"])
         row["url"] = f"/video/{video_hash}"
-        row["media"] = {kind: media[video_hash].get(kind, {"status": "missing", "progress": None, "error": None, "url": None}) for kind in MEDIA_KINDS}
+        missing = {"status": "missing", "progress": None, "error": None, "url": None}
+        row["media"] = {kind: media[video_hash].get(kind, missing) for kind in MEDIA_KINDS}
+        pretranscode = media[video_hash].get(TRANSCODE_KIND, missing)
+        row["playback"] = playback_sources.playback_info(row, pretranscode)
+        ready = pretranscode["url"] if pretranscode["status"] == "done" else None
+        row["sources"] = playback_sources.sources(video_hash, row["path"], row["playback"]["mode"], ready)
         result.append(row)
     return result
 

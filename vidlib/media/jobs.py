@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from vidlib import state
 from vidlib.jobs import QueueUnavailable, enqueue
-from vidlib.media import MEDIA_KINDS
+from vidlib.media import JOB_KINDS, MEDIA_KINDS, TRANSCODE_KIND
 from vidlib.media import generate as gen
 from vidlib.media import store
 
@@ -30,7 +30,7 @@ def job_id(video_hash: str, kind: str) -> str:
 
 def _timeout(config: dict[str, Any], duration: float | None, kind: str) -> int:
     minutes = (duration or 0) / 60
-    factor = 3 if kind.startswith("teaser") else 1
+    factor = 10 if kind == TRANSCODE_KIND else 3 if kind.startswith("teaser") else 1
     return int(config["MEDIA_JOB_TIMEOUT_BASE"] + factor * minutes * config["MEDIA_JOB_TIMEOUT_PER_MINUTE"])
 
 
@@ -56,15 +56,15 @@ class _Reporter:
 
 
 def generate(video_hash: str, kind: str) -> dict[str, Any]:
-    """Job: generate one kind of preview media for one video."""
+    """Job: generate one kind of preview media (or the pre-transcode) for one video."""
     from rq import get_current_job
 
-    if kind not in MEDIA_KINDS:
+    if kind not in JOB_KINDS:
         raise ValueError(f"unknown media kind {kind!r}")
     st = state.current()
     db, config = st.db, st.config
     job = get_current_job()
-    row = db.execute("SELECT path, duration, width, height, rotation, audio_codec, missing FROM videos WHERE hash = ?", [video_hash]).fetchone()
+    row = db.execute("SELECT path, duration, width, height, rotation, fps, container, video_codec, audio_codec, pix_fmt, missing FROM videos WHERE hash = ?", [video_hash]).fetchone()
     if row is None or row["missing"] or not os.path.isfile(row["path"]):
         reason = "video is no longer in the library" if row is None else "video file is missing"
         store.set_status(db, video_hash, kind, "failed", error=reason)
@@ -84,6 +84,10 @@ def generate(video_hash: str, kind: str) -> dict[str, Any]:
             info = gen.make_seek_thumbnails(row["path"], duration, os.path.join(out_dir, "sprite.jpg"), os.path.join(out_dir, "sprite.vtt"), config, progress)
         else:
             info = gen.make_teaser(row["path"], dict(row), os.path.join(out_dir, f"{kind}.mp4"), config, large=kind == "teaser_large", progress=progress)
+        elif kind == TRANSCODE_KIND:
+            from vidlib.playback.pretranscode import make_playback_file
+
+            info = make_playback_file(dict(row), os.path.join(out_dir, store.MARKER_FILES[kind]), config, progress)
     except gen.MediaError as exc:
         # The file itself is the problem: record why, do not retry.
         store.set_status(db, video_hash, kind, "failed", error=str(exc))
@@ -129,7 +133,10 @@ def enqueue_media(video_hash: str, kind: str, at_front: bool = False, force: boo
 
 
 def queue_missing(hashes: Iterable[str] | None = None, kinds: Iterable[str] = MEDIA_KINDS, force: bool = False, at_front: bool = False) -> int:
-    """Queue every kind that is not done (all of them with ``force``) for ``hashes`` (default: every present video)."""
+    """Queue every kind that is not done (all of them with ``force``) for ``hashes`` (default: every present video).
+
+    Without ``hashes``, the pre-transcode is only queued for videos that do not play directly.
+    """
     st = state.current()
     if hashes is None:
         hashes = [r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 ORDER BY added_at DESC")]
@@ -155,11 +162,16 @@ def cancel(video_hash: str, kind: str) -> bool:
     status = job.get_status(refresh=True)
     if status == "started":
         try:
+    compatible: set[str] = set()
             send_stop_job_command(st.redis, job.id)
         except InvalidJobOperation:
+        if TRANSCODE_KIND in kinds:
+            compatible = {r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 AND playback = 'direct'")}
             return False
     elif status in ("queued", "scheduled", "deferred"):
         job.cancel()
+            if kind == TRANSCODE_KIND and video_hash in compatible:
+                continue
     else:
         return False
     store.set_status(st.db, video_hash, kind, "cancelled", error="cancelled by user")

@@ -9,6 +9,7 @@ Files go under ``MEDIA_DIR/<hash[:2]>/<hash>/`` — never inside a video folder:
 | seek_thumbnails    | ``sprite.jpg`` + ``sprite.vtt``        |
 | teaser_small       | ``teaser_small.mp4``                   |
 | teaser_large       | ``teaser_large.mp4``                   |
+| transcode          | ``playback.mp4`` (pre-transcode)       |
 
 A status row per (video, kind): missing (no row), queued, running (with progress), done,
 failed (with a human-readable reason), cancelled.
@@ -22,7 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from vidlib.db import now_iso, write_transaction
-from vidlib.media import MEDIA_KINDS
+from vidlib.media import JOB_KINDS
 
 STATUSES = ("missing", "queued", "running", "done", "failed", "cancelled")
 
@@ -33,6 +34,7 @@ MARKER_FILES = {
     "seek_thumbnails": "sprite.vtt",
     "teaser_small": "teaser_small.mp4",
     "teaser_large": "teaser_large.mp4",
+    "transcode": "playback.mp4",
 }
 
 
@@ -73,7 +75,7 @@ def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str |
 
 def set_status(db: sqlite_utils.Database, video_hash: str, kind: str, status: str, *, progress: float | None = None, error: str | None = None, job_id: str | None = None) -> None:
     """Write the status row of (video, kind)."""
-    assert status in STATUSES and kind in MEDIA_KINDS
+    assert status in STATUSES and kind in JOB_KINDS
     with write_transaction(db):
         if status == "missing":
             db.execute("DELETE FROM media WHERE hash = ? AND kind = ?", [video_hash, kind])

@@ -25,6 +25,16 @@ MP4_AUDIO = frozenset({"aac", "mp3", "opus"})
 WEBM_AUDIO = frozenset({"opus", "vorbis"})
 # Browsers decode H.264 only as 8-bit 4:2:0 (High 10 / 4:2:2 / 4:4:4 show no picture).
 H264_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
+# The probe stores the name of the decoder libav picked, which is not always the codec's name.
+DECODER_ALIASES = {
+    "mp3float": "mp3", "mp2float": "mp2", "libdav1d": "av1", "libaom-av1": "av1", "av1_cuvid": "av1",
+    "libopus": "opus", "libvorbis": "vorbis", "libvpx": "vp8", "libvpx-vp9": "vp9",
+}
+
+
+def codec_name(name: str | None) -> str | None:
+    """The codec a stored decoder name stands for (``mp3float`` -> ``mp3``)."""
+    return DECODER_ALIASES.get(name, name) if name else None
 
 
 def video_plays(video_codec: str | None, pix_fmt: str | None) -> bool:
@@ -36,11 +46,12 @@ def video_plays(video_codec: str | None, pix_fmt: str | None) -> bool:
 
 def audio_copies_to_mp4(audio_codec: str | None) -> bool:
     """True when the audio track can be copied into the remuxed MP4 as it is (or there is none)."""
-    return audio_codec is None or audio_codec in MP4_AUDIO
+    return audio_codec is None or codec_name(audio_codec) in MP4_AUDIO
 
 
 def decide(container: str | None, video_codec: str | None, audio_codec: str | None, pix_fmt: str | None = None) -> tuple[str, str]:
     """``(mode, reason)`` for a probed file; the reason is shown to users."""
+    video_codec, audio_codec = codec_name(video_codec), codec_name(audio_codec)
     what = f"{video_codec or 'unknown video'}{f' + {audio_codec}' if audio_codec else ''} in {container or 'an unknown container'}"
     if not video_plays(video_codec, pix_fmt):
         detail = f" ({pix_fmt})" if video_codec == "h264" and pix_fmt else ""
@@ -54,10 +65,3 @@ def decide(container: str | None, video_codec: str | None, audio_codec: str | No
         return "remux", f"{what}: the streams are copied into MP4 without re-encoding the video{audio}"
     return "transcode", f"{video_codec} cannot be copied into MP4: {what} is transcoded to H.264 + AAC"
 
-
-def mode_of(row) -> str:
-    """The stored mode of a videos row, or the one its probe columns give (rows without one)."""
-    stored = row["playback"] if "playback" in row.keys() else None
-    if stored in MODES:
-        return stored
-    return decide(row["container"], row["video_codec"], row["audio_codec"], row["pix_fmt"] if "pix_fmt" in row.keys() else None)[0]

@@ -434,15 +434,17 @@ class GenerationStatus(MethodView):
     @blp.response(200, MediaStatusSummarySchema)
     def get(self):
         """Counts per kind and state, running jobs with progress and ETA"""
-        from vidlib.media import MEDIA_KINDS
+        from vidlib.media import JOB_KINDS, TRANSCODE_KIND
 
         db = _db()
         present = db.execute("SELECT COUNT(*) FROM videos WHERE missing = 0").fetchone()[0]
-        counts = {kind: {} for kind in MEDIA_KINDS}
+        # Only videos that do not play directly lack a pre-transcode.
+        incompatible = db.execute("SELECT COUNT(*) FROM videos WHERE missing = 0 AND playback != 'direct'").fetchone()[0]
+        counts = {kind: {} for kind in JOB_KINDS}
         for row in db.execute("SELECT m.kind, m.status, COUNT(*) AS n FROM media m JOIN videos v ON v.hash = m.hash AND v.missing = 0 GROUP BY m.kind, m.status"):
             counts[row["kind"]][row["status"]] = row["n"]
-        for kind in MEDIA_KINDS:
-            counts[kind]["missing"] = present - sum(counts[kind].values())
+        for kind in JOB_KINDS:
+            counts[kind]["missing"] = max(0, (incompatible if kind == TRANSCODE_KIND else present) - sum(counts[kind].values()))
         running = []
         for row in db.execute("SELECT m.hash, m.kind, m.progress, m.job_id, v.title FROM media m JOIN videos v ON v.hash = m.hash WHERE m.status = 'running' ORDER BY m.updated_at"):
             running.append({"hash": row["hash"], "kind": row["kind"], "title": row["title"], "progress": row["progress"], "started_at": None, "eta_seconds": None})

@@ -1,21 +1,24 @@
-"""The ``media`` blueprint: video bytes (``/video/<hash>``), preview media files and their API."""
+"""The ``media`` blueprint: video bytes (``/video/<hash>``), live streams, preview media files and their API."""
 
 from __future__ import annotations
 
 import logging
 import os
 
+from flask import Response, request
 from flask.views import MethodView
 
 from flask_smorest import abort
 
 from vidlib import state
-from vidlib.errors import NotFound, abort_for
+from vidlib.errors import NotFound, VidlibError, abort_for
 from vidlib.filters import visible_sql
 from vidlib.library.hashing import is_valid_hash
 from vidlib.media import store
 from vidlib.routes import Blueprint, check_hash
-from vidlib.schemas import MediaInfoSchema
+from vidlib.playback import live, slots
+from vidlib.playback.sources import stream_url
+from vidlib.schemas import MediaInfoSchema, StreamArgsSchema, StreamStartArgsSchema, StreamStartSchema
 from vidlib.streaming import send_range_file
 
 log = logging.getLogger(__name__)
@@ -37,21 +40,100 @@ def _inside_library(path: str, db) -> bool:
     return serving_allowed(db, state.current().config, path)
 
 
+def _servable_video(video_hash: str) -> dict:
+    """The videos row of a visible video whose file is inside a library folder; 400/404 otherwise."""
+    check_hash(video_hash)
+    db = state.current().db
+    row = db.execute(
+        f"SELECT v.hash, v.path, v.size, v.mtime, v.duration, v.fps, v.container, v.video_codec, v.audio_codec, v.pix_fmt FROM videos v WHERE v.hash = ? AND {visible_sql('v')}",
+        [video_hash],
+    ).fetchone()
+    if row is None:
+        abort_for(NotFound(f"no video with hash {video_hash}"))
+    path = row["path"]
+    if not _inside_library(path, db) or not os.path.isfile(path):
+        log.warning("video %s: %s is not a file inside a library folder; not served", video_hash, path)
+        abort_for(NotFound(f"the file of video {video_hash} is not available"))
+    return dict(row)
+
+
 @blp.route("/video/<video_hash>")
 class VideoFile(MethodView):
     @blp.doc(responses=_VIDEO_RESPONSES)
     def get(self, video_hash):
         """The video file, with HTTP Range, conditional GET and the right MIME type"""
-        check_hash(video_hash)
-        db = state.current().db
-        row = db.execute(f"SELECT v.path, v.size, v.mtime FROM videos v WHERE v.hash = ? AND {visible_sql('v')}", [video_hash]).fetchone()
-        if row is None:
-            abort_for(NotFound(f"no video with hash {video_hash}"))
-        path = row["path"]
-        if not _inside_library(path, db) or not os.path.isfile(path):
-            log.warning("video %s: %s is not a file inside a library folder; not served", video_hash, path)
-            abort_for(NotFound(f"the file of video {video_hash} is not available"))
+        path = _servable_video(video_hash)["path"]
         return send_range_file(path, etag=f"{video_hash}-{os.stat(path).st_size:x}-{int(os.stat(path).st_mtime):x}", cache_control="private, max-age=0, must-revalidate")
+
+
+def _check_start(video: dict, start: float) -> None:
+    if video["duration"] and start >= video["duration"]:
+        abort_for(VidlibError(f"start {start:g} s is not before the end of the video ({video['duration']:g} s)"))
+
+
+_STREAM_RESPONSES = {
+    "200": {"description": "fragmented MP4, streamed as ffmpeg writes it (no Content-Length, no ranges)", "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+    "503": {"description": "every live transcode slot is busy (Retry-After says when to try again)"},
+}
+
+
+@blp.route("/video/<video_hash>/<any(remux, transcode):mode>")
+class VideoStream(MethodView):
+    @blp.arguments(StreamArgsSchema, location="query")
+    @blp.doc(responses=_STREAM_RESPONSES)
+    def get(self, args, video_hash, mode):
+        """A live remux or transcode to fragmented MP4 from ?start= seconds (a seek is a new request)"""
+        video = _servable_video(video_hash)
+        start = args["start"]
+        _check_start(video, start)
+        if request.method == "HEAD":
+            return Response(status=200, mimetype="video/mp4", headers={"Cache-Control": "no-store", "Accept-Ranges": "none"})
+        config = state.current().config
+        slot = None
+        if mode == "transcode":
+            slot = slots.acquire(os.path.join(config["DATA_DIR"], "transcode-slots"), config["TRANSCODE_MAX_CONCURRENT"], config["TRANSCODE_SLOT_WAIT"], args["session"])
+            if slot is None:
+                log.warning("live transcode of %s refused: all %d slots busy", video_hash, config["TRANSCODE_MAX_CONCURRENT"])
+                abort(
+                    503,
+                    message=f"all {config['TRANSCODE_MAX_CONCURRENT']} live transcode slots are busy; try again shortly (or pre-transcode this video)",
+                    headers={"Retry-After": str(config["TRANSCODE_RETRY_AFTER"])},
+                )
+        label = f"{mode} of {video_hash} from {start:.3f} s"
+        try:
+            stream = live.LiveStream(live.stream_command(video, mode, start, config), label, slot=slot, session=args["session"])
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        log.info("%s started (ffmpeg %s)", label, stream.proc.pid)
+        try:
+            stream.wait_first_bytes(timeout=30)
+        except live.StreamError as exc:
+            log.warning("%s failed: %s (%s)", label, exc, video["path"])
+            abort(500, message=f"cannot {mode} this video: {exc}")
+        response = Response(stream, mimetype="video/mp4", direct_passthrough=True)
+        response.headers.update({"Cache-Control": "no-store", "Accept-Ranges": "none", "X-Stream-Start": f"{start:.6f}"})
+        response.call_on_close(stream.close)
+        return response
+
+
+@blp.route("/api/playback/stream-start/<video_hash>")
+class StreamStart(MethodView):
+    @blp.arguments(StreamStartArgsSchema, location="query")
+    @blp.response(200, StreamStartSchema)
+    def get(self, args, video_hash):
+        """Where a live stream asked to start at t will start, and its URL (the player calls it on every seek)"""
+        video = _servable_video(video_hash)
+        t = args["t"]
+        _check_start(video, t)
+        start = t
+        if args["mode"] == "remux":
+            try:
+                start = live.keyframe_at_or_before(video["path"], t)
+            except Exception as exc:  # an unreadable index: ffmpeg still seeks; the time shown may be early
+                log.warning("keyframe lookup in %s at %.3f s failed: %s", video["path"], t, exc)
+        return {"hash": video_hash, "mode": args["mode"], "requested": t, "start": start, "url": stream_url(video_hash, args["mode"], start)}
 
 
 def _visible(video_hash: str) -> bool:
@@ -59,7 +141,7 @@ def _visible(video_hash: str) -> bool:
     return db.execute(f"SELECT 1 FROM videos v WHERE v.hash = ? AND {visible_sql('v')}", [video_hash]).fetchone() is not None
 
 
-_MEDIA_FILE_NAMES = {"poster.jpg", "sprite.jpg", "sprite.vtt", "teaser_small.mp4", "teaser_large.mp4"}
+_MEDIA_FILE_NAMES = {"poster.jpg", "sprite.jpg", "sprite.vtt", "teaser_small.mp4", "teaser_large.mp4", "playback.mp4"}
 
 
 @blp.route("/media/<shard>/<video_hash>/<path:name>")
