@@ -82,12 +82,12 @@ def generate(video_hash: str, kind: str) -> dict[str, Any]:
             info = gen.make_preview_thumbnails(row["path"], duration, os.path.join(out_dir, "preview"), config, progress)
         elif kind == "seek_thumbnails":
             info = gen.make_seek_thumbnails(row["path"], duration, os.path.join(out_dir, "sprite.jpg"), os.path.join(out_dir, "sprite.vtt"), config, progress)
-        else:
-            info = gen.make_teaser(row["path"], dict(row), os.path.join(out_dir, f"{kind}.mp4"), config, large=kind == "teaser_large", progress=progress)
         elif kind == TRANSCODE_KIND:
             from vidlib.playback.pretranscode import make_playback_file
 
             info = make_playback_file(dict(row), os.path.join(out_dir, store.MARKER_FILES[kind]), config, progress)
+        else:
+            info = gen.make_teaser(row["path"], dict(row), os.path.join(out_dir, f"{kind}.mp4"), config, large=kind == "teaser_large", progress=progress)
     except gen.MediaError as exc:
         # The file itself is the problem: record why, do not retry.
         store.set_status(db, video_hash, kind, "failed", error=str(exc))
@@ -138,11 +138,16 @@ def queue_missing(hashes: Iterable[str] | None = None, kinds: Iterable[str] = ME
     Without ``hashes``, the pre-transcode is only queued for videos that do not play directly.
     """
     st = state.current()
+    compatible: set[str] = set()
     if hashes is None:
         hashes = [r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 ORDER BY added_at DESC")]
+        if TRANSCODE_KIND in kinds:
+            compatible = {r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 AND playback = 'direct'")}
     count = 0
     for video_hash in hashes:
         for kind in kinds:
+            if kind == TRANSCODE_KIND and video_hash in compatible:
+                continue
             job, created = enqueue_media(video_hash, kind, at_front=at_front, force=force)
             count += int(created)
     return count
@@ -162,16 +167,11 @@ def cancel(video_hash: str, kind: str) -> bool:
     status = job.get_status(refresh=True)
     if status == "started":
         try:
-    compatible: set[str] = set()
             send_stop_job_command(st.redis, job.id)
         except InvalidJobOperation:
-        if TRANSCODE_KIND in kinds:
-            compatible = {r[0] for r in st.db.execute("SELECT hash FROM videos WHERE missing = 0 AND playback = 'direct'")}
             return False
     elif status in ("queued", "scheduled", "deferred"):
         job.cancel()
-            if kind == TRANSCODE_KIND and video_hash in compatible:
-                continue
     else:
         return False
     store.set_status(st.db, video_hash, kind, "cancelled", error="cancelled by user")
