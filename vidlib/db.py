@@ -257,9 +257,8 @@ def get_or_create_name(db: sqlite_utils.Database, table: str, name: str) -> int:
     return db.execute(f"INSERT INTO {table} (name) VALUES (?)", [name]).lastrowid
 
 
-# The FTS row of a video, rebuilt by the triggers below. Performer and category names are
-# joined with " | " so a phrase never spans two names.
-_FTS_ROW = """
+# The FTS row of a video as migration 2 wrote it (six columns); migration 5 replaced it.
+_FTS_ROW_V2 = """
     INSERT INTO video_fts (rowid, title, studio, performers, categories, description, filename)
     SELECT v.rowid, v.title, COALESCE(s.name, ''),
         COALESCE((SELECT group_concat(p.name, ' | ') FROM video_performers vp JOIN performers p ON p.id = vp.performer_id WHERE vp.hash = v.hash), ''),
@@ -267,6 +266,25 @@ _FTS_ROW = """
         COALESCE(v.description, ''), v.filename
     FROM videos v LEFT JOIN studios s ON s.id = v.studio_id WHERE v.hash = {hash};
 """
+
+# FTS5's unicode61 tokenizer treats private-use characters as part of a word, and search never
+# sends one (its words are letters and digits), so tokens starting with this mark in the
+# ``flags`` column can only be matched on purpose: FTS_HIDDEN for a video that is missing or
+# hidden by a content filter, FTS_STUDIO/PERFORMER/CATEGORY + id for its names.
+FTS_MARK = "\ue000"
+FTS_HIDDEN, FTS_STUDIO, FTS_PERFORMER, FTS_CATEGORY = (FTS_MARK + k for k in "hspc")
+
+_FTS_FLAGS = f"""(CASE WHEN v.missing != 0 OR v.hidden != 0 THEN '{FTS_HIDDEN} ' ELSE '' END)
+        || COALESCE('{FTS_STUDIO}' || v.studio_id, '')
+        || COALESCE((SELECT group_concat(' {FTS_PERFORMER}' || vp.performer_id, '') FROM video_performers vp WHERE vp.hash = v.hash), '')
+        || COALESCE((SELECT group_concat(' {FTS_CATEGORY}' || vc.category_id, '') FROM video_categories vc WHERE vc.hash = v.hash), '')"""
+
+# The FTS row of a video, rebuilt by the triggers of migration 5. Performer and category names
+# are joined with " | " so a phrase never spans two names.
+_FTS_ROW = (
+    _FTS_ROW_V2.replace("description, filename)", "description, filename, flags)")
+    .replace("COALESCE(v.description, ''), v.filename", "COALESCE(v.description, ''), v.filename,\n        " + _FTS_FLAGS)
+)
 
 
 @migration
@@ -294,43 +312,52 @@ def m002_search(db: sqlite_utils.Database) -> None:
         INSERT INTO index_state (name, version) VALUES ('similarity', 1);
         INSERT INTO video_fts (video_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 3.0, 2.0, 0.5, 1.0)');
         """
-        + f"""
+        + _fts_triggers(_FTS_ROW_V2, "title, studio_id, description, filename"),
+    )
+    _refill_fts(db, _FTS_ROW_V2)
+
+
+def _fts_triggers(row: str, video_columns: str, when: str = "") -> str:
+    """The triggers that rewrite a video's FTS row (``row``) when the video or its links change."""
+    return f"""
         CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
-            {_FTS_ROW.format(hash="new.hash")}
+            {row.format(hash="new.hash")}
         END;
-        CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, studio_id, description, filename ON videos BEGIN
+        CREATE TRIGGER videos_fts_update AFTER UPDATE OF {video_columns} ON videos {when} BEGIN
             DELETE FROM video_fts WHERE rowid = old.rowid;
-            {_FTS_ROW.format(hash="new.hash")}
+            {row.format(hash="new.hash")}
         END;
         CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
             DELETE FROM video_fts WHERE rowid = old.rowid;
         END;
         CREATE TRIGGER video_performers_fts_insert AFTER INSERT ON video_performers BEGIN
             DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = new.hash);
-            {_FTS_ROW.format(hash="new.hash")}
+            {row.format(hash="new.hash")}
         END;
         CREATE TRIGGER video_performers_fts_delete AFTER DELETE ON video_performers BEGIN
             DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = old.hash);
-            {_FTS_ROW.format(hash="old.hash")}
+            {row.format(hash="old.hash")}
         END;
         CREATE TRIGGER video_categories_fts_insert AFTER INSERT ON video_categories BEGIN
             DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = new.hash);
-            {_FTS_ROW.format(hash="new.hash")}
+            {row.format(hash="new.hash")}
         END;
         CREATE TRIGGER video_categories_fts_delete AFTER DELETE ON video_categories BEGIN
             DELETE FROM video_fts WHERE rowid = (SELECT rowid FROM videos WHERE hash = old.hash);
-            {_FTS_ROW.format(hash="old.hash")}
+            {row.format(hash="old.hash")}
         END;
-        """
-    )
-    rebuild_fts(db)
+    """
+
+
+def _refill_fts(db: sqlite_utils.Database, row: str) -> int:
+    db.execute("DELETE FROM video_fts")
+    db.execute(row.replace("WHERE v.hash = {hash};", ";"))
+    return db.execute("SELECT COUNT(*) FROM video_fts").fetchone()[0]
 
 
 def rebuild_fts(db: sqlite_utils.Database) -> int:
     """Refill the FTS table from the videos (inside the caller's transaction); returns the row count."""
-    db.execute("DELETE FROM video_fts")
-    db.execute(_FTS_ROW.replace("WHERE v.hash = {hash};", ";"))
-    return db.execute("SELECT COUNT(*) FROM video_fts").fetchone()[0]
+    return _refill_fts(db, _FTS_ROW)
 
 
 def bump_library_version(db: sqlite_utils.Database) -> int:
@@ -412,3 +439,41 @@ def m004_playback(db: sqlite_utils.Database) -> None:
     db.conn.execute("ALTER TABLE videos ADD COLUMN playback TEXT")
     rows = db.conn.execute("SELECT hash, container, video_codec, audio_codec FROM videos").fetchall()
     db.conn.executemany("UPDATE videos SET playback = ? WHERE hash = ?", [(decide(r[1], r[2], r[3])[0], r[0]) for r in rows])
+
+
+_FTS_VIDEO_COLUMNS = ("title", "studio_id", "description", "filename", "missing", "hidden")
+
+
+@migration
+def m005_fts_flags(db: sqlite_utils.Database) -> None:
+    """``video_fts.flags``: visibility and names as tokens, so FTS5 alone filters and counts.
+
+    A missing or hidden video carries FTS_HIDDEN, every video FTS_STUDIO/PERFORMER/CATEGORY + id
+    of its names, so a search's exact visible total is ``count(*) ... MATCH '(q) NOT hidden'``
+    (no row of ``videos`` read per match) and a studio / performer / category filter is an FTS5
+    intersection. The FTS row is now also rewritten when ``missing`` or ``hidden`` change, and
+    only when a column it depends on really changed (``hidden`` is set for every row when a
+    content filter is added). bm25 gives ``flags`` no weight.
+    """
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in _FTS_VIDEO_COLUMNS)
+    _run_script(
+        db,
+        """
+        DROP TRIGGER videos_fts_insert;
+        DROP TRIGGER videos_fts_update;
+        DROP TRIGGER videos_fts_delete;
+        DROP TRIGGER video_performers_fts_insert;
+        DROP TRIGGER video_performers_fts_delete;
+        DROP TRIGGER video_categories_fts_insert;
+        DROP TRIGGER video_categories_fts_delete;
+        DROP TABLE video_fts;
+        CREATE VIRTUAL TABLE video_fts USING fts5(
+            title, studio, performers, categories, description, filename, flags,
+            tokenize = 'porter unicode61 remove_diacritics 2',
+            prefix = '2 3 4'
+        );
+        INSERT INTO video_fts (video_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 3.0, 2.0, 0.5, 1.0, 0.0)');
+        """
+        + _fts_triggers(_FTS_ROW, ", ".join(_FTS_VIDEO_COLUMNS), f"WHEN {changed}"),
+    )
+    rebuild_fts(db)

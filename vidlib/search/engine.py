@@ -22,10 +22,11 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 
+from vidlib.db import FTS_CATEGORY, FTS_HIDDEN, FTS_PERFORMER, FTS_STUDIO
 from vidlib.errors import VidlibError
 from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library.videos import load_videos
@@ -98,26 +99,20 @@ def _filter_sql(req: SearchRequest, many: bool = False) -> tuple[str, list[Any]]
     # comes from FTS matches, which must drive the join (vidlib/filters.py).
     clauses = [listing_visible_sql("v") if many else visible_sql("v")]
     params: list[Any] = []
-    name_clauses, name_params = _name_clauses(req)
-    clauses += name_clauses
-    params += name_params
-    if req.min_duration is not None:
-        clauses.append("v.duration >= ?")
-        params.append(req.min_duration)
-    if req.max_duration is not None:
-        clauses.append("v.duration <= ?")
-        params.append(req.max_duration)
-    if req.min_height is not None:
-        clauses.append("v.height >= ?")
-        params.append(req.min_height)
-    if req.added_since:
-        clauses.append("v.added_at >= ?")
-        params.append(req.added_since)
+    for more_clauses, more_params in (_name_clauses(req), _row_clauses(req)):
+        clauses += more_clauses
+        params += more_params
     return " AND ".join(clauses), params
 
 
-def _has_narrowing_filters(req: SearchRequest) -> bool:
-    return bool(req.studios or req.performers or req.categories or req.favourites or req.min_duration is not None or req.max_duration is not None or req.min_height is not None or req.added_since)
+def _row_clauses(req: SearchRequest) -> tuple[list[str], list[Any]]:
+    """The duration, height and date conditions of a request, on ``videos v``."""
+    clauses, params = [], []
+    for sql, value in (("v.duration >= ?", req.min_duration), ("v.duration <= ?", req.max_duration), ("v.height >= ?", req.min_height), ("v.added_at >= ?", req.added_since or None)):
+        if value is not None:
+            clauses.append(sql)
+            params.append(value)
+    return clauses, params
 
 
 _SQL_ORDER = {
@@ -178,14 +173,14 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
             result["facets"] = _facets(db, None, where, params)
         return result
 
-    # The best SEARCH_CANDIDATES matches are reranked; a page deeper than that widens the
-    # pool so every match counted in the total can be paged to.
-    limit = max(config["SEARCH_CANDIDATES"], offset + req.per_page)
+    # A page deeper than the candidate pool widens it, so every match counted in the total can
+    # be paged to.
+    deepest, full = offset + req.per_page, sort not in ("relevance", "random")
     if req.raw:
         match = req.q
     else:
         match = fts_query(words)
-    candidates, total = _candidates(db, match, req, where, params, limit)
+    candidates, total = _candidates(db, match, req, config, deepest, full)
     if not candidates and not req.raw:
         speller = _speller(index)
         alternatives: dict[int, list[str]] = {}
@@ -198,12 +193,12 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
                 else:
                     corrected.append(word)
         if alternatives:
-            candidates, total = _candidates(db, fts_query(words, alternatives, prefix_last=False), req, where, params, limit)
+            candidates, total = _candidates(db, fts_query(words, alternatives, prefix_last=False), req, config, deepest, full)
             if candidates:
                 result["corrected"] = " ".join(corrected)
         if not candidates and len(words) > 1:
             # Nothing has every word: fall back to any word (bm25 still prefers more matches).
-            candidates, total = _candidates(db, fts_query(words, alternatives, any_word=True), req, where, params, limit)
+            candidates, total = _candidates(db, fts_query(words, alternatives, any_word=True), req, config, deepest, full)
     scores = _relevance(candidates, index, result["corrected"] or req.q, config["SEARCH_RERANK_WEIGHT"])
     if sort == "relevance":
         # Best score first, ties by hash: two stable sorts on plain keys (no tuple per candidate,
@@ -227,64 +222,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
     return result
 
 
-_FTS5_QUERY_ERRORS = ("fts5", "syntax", "no such column", "unknown special query", "unterminated string", "expected integer")
-
-
-def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The best ``limit`` visible matches by bm25 (ties by hash), and the exact number of visible matches.
-
-    FTS5 computes bm25 only for the rows whose ``rank`` is read, and iterating matches without
-    it is cheap; every plan below is shaped by that.
-    """
-    try:
-        if _has_narrowing_filters(req):
-            return _filtered_candidates(db, match, req, where, params, limit)
-        return _ranked_candidates(db, match, where, params, limit)
-    except sqlite3.OperationalError as exc:
-        message = str(exc)
-        # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
-        if any(part in message for part in _FTS5_QUERY_ERRORS):
-            raise VidlibError(f"invalid raw search query: {message}") from None
-        raise
-
-
-def _ranked_candidates(db: sqlite_utils.Database, match: str, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """No narrowing filters: let FTS5 rank and cut first, then keep the visible rows of the cut.
-
-    Hidden videos inside the cut are replaced by the next matches (a bigger cut) so that up to
-    ``limit`` visible matches are returned. The total is free when the cut held every match;
-    otherwise it is counted.
-    """
-    # FTS5 ranks every match whatever the LIMIT, so a second round costs as much as the first:
-    # take some slack for hidden videos up front, and size a second round by the hidden share seen.
-    # Rows are consumed as they come (no fetchall) and sorted on plain keys, so the thousand
-    # rows of a search are not all alive at once as tracked objects (fewer full GC passes).
-    fetch = limit + limit // 8 + 16
-    while True:
-        rank_of = {rowid: rank for rowid, rank in db.execute("SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?", [match, fetch])}
-        found = [
-            {"hash": video_hash, "rank": rank_of[rowid], "added_at": added_at, "duration": duration, "title": title}
-            for rowid, video_hash, added_at, duration, title in db.execute(
-                f"SELECT v.rowid, v.hash, v.added_at, v.duration, v.title FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {where}",
-                [json.dumps(sorted(rank_of))] + params,
-            )
-        ]
-        exhausted = len(rank_of) < fetch
-        if exhausted or len(found) >= limit:
-            break
-        shown = max(len(found), 1) / len(rank_of)
-        fetch = len(rank_of) + int((limit - len(found)) / shown * 1.25) + 16
-    found.sort(key=itemgetter("hash"))
-    found.sort(key=itemgetter("rank"))  # stable: ties stay in hash order
-    candidates = found[:limit]
-    if exhausted:
-        return candidates, len(found)
-    # Without narrowing filters ``where`` is exactly visibility.
-    total = db.execute(
-        f"SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND {visible_sql('v')}",
-        [match],
-    ).fetchone()[0]
-    return candidates, total
+_FAVOURITES = "v.hash IN (SELECT f.hash FROM favourites f)"
 
 
 def _name_clauses(req: SearchRequest) -> tuple[list[str], list[Any]]:
@@ -304,37 +242,141 @@ def _name_clauses(req: SearchRequest) -> tuple[list[str], list[Any]]:
         clauses.append("v.hash IN (SELECT vc.hash FROM video_categories vc JOIN categories c ON c.id = vc.category_id WHERE c.name = ?)")
         params.append(name)
     if req.favourites:
-        clauses.append("v.hash IN (SELECT f.hash FROM favourites f)")
+        clauses.append(_FAVOURITES)
     return clauses, params
 
 
-def _name_filters_sql(req: SearchRequest) -> tuple[str, list[Any]] | None:
-    """The rowids of videos passing the request's name and favourite filters (None without any)."""
-    clauses, params = _name_clauses(req)
-    if not clauses:
-        return None
-    return f"SELECT v.rowid FROM videos v WHERE {' AND '.join(clauses)}", params
+_FTS5_QUERY_ERRORS = ("fts5", "syntax", "no such column", "unknown special query", "unterminated string", "expected integer")
+
+# Columns whose matches make a candidate "strong" in the window plan (the rest: description, file name).
+_STRONG_COLUMNS = "{title studio performers categories}"
+# The lexical part of the blend in the window plan: bm25 is not computed there (docs/search.md).
+WINDOW_LEXICAL_STRONG, WINDOW_LEXICAL_WEAK = 1.0, 0.5
 
 
-def _filtered_candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, where: str, params: list[Any], limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Narrowing filters: filter every match first (so a selective filter still finds matches
-    ranked below any cut), rank only the rows that pass, count them in the same pass."""
-    names = _name_filters_sql(req)
-    # ``+rowid IN (...)``: a cheap test of each match against the (small) set of rowids passing
-    # the name filters, before the videos row is read; the full ``where`` still decides.
-    name_clause = f"AND +video_fts.rowid IN ({names[0]})" if names else ""
-    # ``ORDER BY +rank``: sort the passing rows here rather than have FTS5 rank every match.
-    sql = f"""
-        SELECT v.hash, video_fts.rank AS rank, v.added_at, v.duration, v.title, COUNT(*) OVER () AS total
-        FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid
-        WHERE video_fts MATCH ? {name_clause} AND {where}
-        ORDER BY +video_fts.rank, v.hash LIMIT ?
+def _flag(token: str) -> str:
+    return f'flags : "{token}"'
+
+
+def _name_terms(db: sqlite_utils.Database, req: SearchRequest) -> list[str] | None:
+    """The request's studio / performer / category filters as FTS5 terms on ``flags``.
+
+    None when a named studio, performer or category does not exist (nothing can match).
     """
-    total = 0
-    candidates = []
-    for video_hash, rank, added_at, duration, title, total in db.execute(sql, [match] + (names[1] if names else []) + params + [limit]):
-        candidates.append({"hash": video_hash, "rank": rank, "added_at": added_at, "duration": duration, "title": title})
-    return candidates, total
+    terms = []
+    if req.studios:
+        ids = [r[0] for r in db.execute(f"SELECT id FROM studios WHERE name IN ({','.join('?' * len(req.studios))})", req.studios)]
+        if not ids:
+            return None
+        terms.append("(" + " OR ".join(_flag(f"{FTS_STUDIO}{i}") for i in ids) + ")")
+    for table, prefix, names in (("performers", FTS_PERFORMER, req.performers), ("categories", FTS_CATEGORY, req.categories)):
+        for name in names:
+            row = db.execute(f"SELECT id FROM {table} WHERE name = ?", [name]).fetchone()
+            if row is None:
+                return None
+            terms.append(_flag(f"{prefix}{row[0]}"))
+    return terms
+
+
+def _row_sql(req: SearchRequest) -> tuple[str, list[Any]]:
+    """The request's conditions FTS5 cannot test (favourites, duration, height, date), on ``videos v``."""
+    clauses, params = _row_clauses(req)
+    if req.favourites:
+        clauses.insert(0, _FAVOURITES)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _balanced(raw: str) -> bool:
+    """True when the parentheses of a raw FTS5 query (outside its strings) balance, so wrapping it
+    in ``( ... )`` cannot change what the rest of the expression applies to."""
+    depth, quoted = 0, False
+    for char in raw:
+        if char == '"':
+            quoted = not quoted  # a doubled quote inside a string toggles twice
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, config: dict[str, Any], deepest: int, full: bool) -> tuple[list[dict[str, Any]], int]:
+    """Visible matches to rerank, and the exact number of visible matches.
+
+    Visibility and the name filters are FTS5 terms (``flags``, migration 5), so the total is one
+    ``count(*)`` that reads no ``videos`` row unless the request filters on duration, height,
+    date or favourites. Up to SEARCH_RANK_ALL_MAX matches, every match is ranked by bm25 and the
+    best SEARCH_CANDIDATES kept. Above it, ranking every match would cost ~1 µs each, and FTS5's
+    bm25 walks every phrase's whole doclist even for a few rows: the candidates are the newest
+    SEARCH_CANDIDATES matches of the title and name columns, then the newest of the others (FTS5
+    walks a doclist by rowid for free), with a fixed lexical score per group (docs/search.md).
+    The pool grows to ``deepest`` (the end of the page asked for). ``full``: also read the
+    columns the other sorts need.
+    """
+    if req.raw and not _balanced(match):
+        raise VidlibError("invalid raw search query: unbalanced parentheses")
+    names = _name_terms(db, req)
+    if names is None:
+        return [], 0
+    rows_sql, rows_params = _row_sql(req)
+    columns = "v.hash, v.added_at, v.duration, v.title" if full else "v.hash"
+    found: list[dict[str, Any]] = []
+
+    def expr(text: str) -> str:
+        return f"({text})" + "".join(f" AND {t}" for t in names) + f" NOT {_flag(FTS_HIDDEN)}"
+
+    def add(rows, limit: int, rank: Callable[[Any], float], skip: set[str] | frozenset = frozenset()) -> None:
+        # Rows (rowid, rank or key, hash[, added_at, duration, title]) are consumed as they come:
+        # no list of row tuples kept alive.
+        for row in rows:
+            if len(found) == limit:
+                break
+            if row[2] not in skip:
+                if full:
+                    found.append({"hash": row[2], "rank": rank(row[1]), "added_at": row[3], "duration": row[4], "title": row[5]})
+                else:
+                    found.append({"hash": row[2], "rank": rank(row[1])})
+
+    # ``visible_sql`` repeats the FTS test on the rows read, so a hidden video never shows.
+    joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
+    try:
+        if rows_sql:
+            total = db.execute(f"SELECT count(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql}", [expr(match)] + rows_params).fetchone()[0]
+        else:
+            total = db.execute("SELECT count(*) FROM video_fts WHERE video_fts MATCH ?", [expr(match)]).fetchone()[0]
+        limit = max(config["SEARCH_CANDIDATES"], deepest)
+        if total == 0:
+            pass
+        elif total <= max(limit, config["SEARCH_RANK_ALL_MAX"]):
+            if rows_sql:  # rank only the rows that pass (few, with narrowing filters)
+                rows = db.execute(f"SELECT video_fts.rowid, video_fts.rank, {columns} {joined} ORDER BY +video_fts.rank, v.hash LIMIT ?", [expr(match)] + rows_params + [limit])
+            else:  # let FTS5 rank and cut, then read the cut; ties across the cut: read them all
+                # (equal bm25 scores are common: same words, same lengths)
+                sql = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?"
+                fetch = min(limit + 64, total)
+                ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), fetch])}
+                cut = list(ranked.values())[limit - 1 :]
+                if fetch < total and cut[0] == cut[-1]:
+                    ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), total])}
+                sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
+                rows = db.execute(sql, [json.dumps(list(ranked))])
+            add(rows, total, float if rows_sql else ranked.__getitem__)
+            found.sort(key=itemgetter("hash"))
+            found.sort(key=itemgetter("rank"))  # stable: ties in hash order
+            del found[limit:]
+        else:
+            newest = f"SELECT video_fts.rowid, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
+            if not req.raw:
+                add(db.execute(newest, [expr(f"{_STRONG_COLUMNS} : ({match})")] + rows_params + [limit]), limit, lambda _: -WINDOW_LEXICAL_STRONG)
+            if len(found) < limit:
+                add(db.execute(newest, [expr(match)] + rows_params + [limit]), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
+    except sqlite3.OperationalError as exc:
+        message = str(exc)
+        # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
+        if any(part in message for part in _FTS5_QUERY_ERRORS):
+            raise VidlibError(f"invalid raw search query: {message}") from None
+        raise
+    return found, total
 
 
 def _relevance(candidates: list[dict[str, Any]], index: SimilarityIndex | None, text: str, weight: float) -> dict[str, float]:

@@ -37,8 +37,32 @@ def library_documents(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return rows
 
 
+def merge_fts(db: sqlite_utils.Database, pages: int = 2000) -> int:
+    """Merge the full-text index into one b-tree, ~``pages`` pages per short write transaction.
+
+    Every change to a video rewrites its FTS row, and a scan writes a new video's row once per
+    performer and category link: the index piles up segments and deleted entries that every
+    query then walks (a count of 69,000 matches took ~4.5 ms after a 100,000-video load, ~1.5 ms
+    merged). FTS5's ``merge`` with a negative budget merges segments of any level; a step that
+    changes fewer than two rows had nothing left to do. Returns the number of steps that merged.
+    """
+    steps = 0
+    while True:
+        with write_transaction(db):
+            before = db.conn.total_changes
+            db.execute("INSERT INTO video_fts (video_fts, rank) VALUES ('merge', ?)", [-abs(pages)])
+            merged = db.conn.total_changes - before >= 2
+        if not merged:
+            return steps
+        steps += 1
+
+
 def rebuild(db: sqlite_utils.Database, config: dict[str, Any]) -> SimilarityIndex:
-    """Build the index from the database, persist it and stamp ``index_state``."""
+    """Build the index from the database, persist it and stamp ``index_state``.
+
+    The index job runs after library changes, so it also merges the full-text index (``merge_fts``).
+    """
+    merge_fts(db)
     version = db.execute("SELECT version FROM index_state WHERE name = 'similarity'").fetchone()[0]
     index = build_index(library_documents(db), version, config["SIMILARITY_MAX_DF"])
     index.built_at = now_iso() + f"#{os.getpid()}-{id(index)}"

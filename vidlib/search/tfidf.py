@@ -93,11 +93,13 @@ class SimilarityIndex:
 
     def scores_for(self, hashes: Sequence[str], query_vec) -> dict[str, float]:
         """Cosine between ``query_vec`` and each known hash's profile."""
-        rows = [self.position[h] for h in hashes if h in self.position]
-        if not rows or query_vec.nnz == 0:
+        if query_vec.nnz == 0:
             return {}
-        values = (self.matrix[rows] @ query_vec.T).toarray().ravel()
-        return {self.hashes[r]: float(v) for r, v in zip(rows, values)}
+        known = [h for h in hashes if h in self.position]
+        if not known:
+            return {}
+        values = (self.matrix[[self.position[h] for h in known]] @ query_vec.T).toarray().ravel()
+        return dict(zip(known, values.tolist()))
 
     def neighbours(self, video_hash: str, want: int) -> list[tuple[str, float]]:
         """Up to ``want`` most similar videos, best first; ties broken by hash (stable paging)."""

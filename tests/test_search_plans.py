@@ -1,0 +1,193 @@
+"""How a search runs at scale: visibility and names as FTS5 tokens (``video_fts.flags``), the
+newest-first window for searches with many matches, the raw-query guard, merging the FTS index
+and migration 5. Videos are inserted straight into a real SQLite database (as bench/search.py
+does) so the row order, the words and the filters are exact; the triggers and FTS5 are real.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from vidlib import db as vdb
+from vidlib.search.index import merge_fts
+
+HIDDEN_TERM = f'flags : "{vdb.FTS_HIDDEN}"'
+
+
+def insert_video(db, n: int, title: str, description: str = "", studio: str = "Plain Studio", performers: tuple[str, ...] = ()) -> str:
+    """One video row (and its performer links) the way a scan writes them; returns its hash."""
+    video_hash = f"{n:016x}"
+    studio_id = vdb.get_or_create_name(db, "studios", studio)
+    db.execute(
+        "INSERT INTO videos (hash, oshash, path, filename, size, mtime, title, studio_id, description, duration, height, added_at, updated_at) "
+        "VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, 600, 720, ?, ?)",
+        [video_hash, video_hash, f"/lib/{n}.mp4", f"{n}.mp4", title, studio_id, description, f"2024-01-{n:02d}T00:00:00+00:00", "2024-01-01T00:00:00+00:00"],
+    )
+    for position, name in enumerate(performers):
+        db.execute("INSERT INTO video_performers (hash, performer_id, position) VALUES (?, ?, ?)", [video_hash, vdb.get_or_create_name(db, "performers", name), position])
+    return video_hash
+
+
+# Rows 1-12, in insertion (rowid) order. "comet" is in the title of 1-6, only in the description
+# of 7-10, nowhere in 11-12. Video 3 and video 8 are by "Shy Star", whom a content filter hides.
+STRONG = [1, 2, 3, 4, 5, 6]
+WEAK = [7, 8, 9, 10]
+SHY = {3, 8}
+
+
+@pytest.fixture()
+def comets(make_app):
+    app = make_app()
+    db = app.extensions["vidlib"].db
+    hashes = {}
+    for n in range(1, 13):
+        performer = ("Shy Star",) if n in SHY else ("Ann Lee",)
+        if n in STRONG:
+            hashes[n] = insert_video(db, n, f"Comet night {n}", "a quiet evening", performers=performer)
+        elif n in WEAK:
+            hashes[n] = insert_video(db, n, f"Evening walk {n}", f"we saw a comet over the hills {n}", performers=performer)
+        else:
+            hashes[n] = insert_video(db, n, f"Harbour lights {n}", "boats", studio="Dock Films", performers=performer)
+    client = app.test_client()
+    assert client.post("/api/content-filters", json={"kind": "performer", "value": "Shy Star"}).status_code == 201
+    return app, db, hashes
+
+
+def visible_count(db, match: str) -> int:
+    """The plain way: every match joined to its video and tested."""
+    sql = "SELECT COUNT(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ? AND v.missing = 0 AND v.hidden = 0"
+    return db.execute(sql, [match]).fetchone()[0]
+
+
+def get(client, **params) -> dict:
+    response = client.get("/search/search-videos", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_hidden_and_missing_videos_carry_the_hidden_token(comets):
+    app, db, hashes = comets
+
+    def flagged() -> set[str]:
+        rows = db.execute("SELECT v.hash FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?", [HIDDEN_TERM])
+        return {r[0] for r in rows}
+
+    assert flagged() == {hashes[n] for n in SHY}
+    db.execute("UPDATE videos SET missing = 1 WHERE hash = ?", [hashes[5]])
+    assert flagged() == {hashes[n] for n in SHY | {5}}
+    db.execute("UPDATE videos SET missing = 0 WHERE hash = ?", [hashes[5]])
+    client = app.test_client()
+    filter_id = client.get("/api/content-filters").get_json()[0]["id"]
+    assert client.delete(f"/api/content-filters/{filter_id}").status_code == 204
+    assert flagged() == set()
+    # A studio filter hides through the video's studio; a new link hides through the trigger.
+    assert client.post("/api/content-filters", json={"kind": "studio", "value": "Dock Films"}).status_code == 201
+    assert flagged() == {hashes[11], hashes[12]}
+    assert client.post("/api/content-filters", json={"kind": "performer", "value": "Shy Star"}).status_code == 201
+    db.execute("INSERT INTO video_performers (hash, performer_id, position) VALUES (?, (SELECT id FROM performers WHERE name = 'Shy Star'), 1)", [hashes[1]])
+    assert flagged() == {hashes[n] for n in SHY | {1, 11, 12}}
+    # Every visible match is counted, whatever the plan.
+    assert get(client, q="comet")["total"] == visible_count(db, '"comet"*') == 10 - 3
+
+
+def test_a_hidden_video_never_shows_and_totals_are_exact_in_both_plans(make_app, comets):
+    _, db, hashes = comets
+    shown_everywhere = set()
+    for settings in ({"SEARCH_RANK_ALL_MAX": 1000}, {"SEARCH_RANK_ALL_MAX": 0, "SEARCH_CANDIDATES": 2}):
+        client = make_app(**settings).test_client()
+        for params in ({"q": "comet"}, {"q": "comet", "performer": "Ann Lee"}, {"q": "comet", "min_duration": 60}, {"q": "evening"}):
+            pages = [get(client, per_page=3, page=p, **params) for p in (1, 2, 3, 4)]
+            assert {page["total"] for page in pages} == {visible_count(db, '"comet"*' if params["q"] == "comet" else '"evening"*')}
+            shown = {item["hash"] for page in pages for item in page["items"]}
+            assert not shown & {hashes[n] for n in SHY}
+            shown_everywhere |= shown
+    assert shown_everywhere == {hashes[n] for n in STRONG + WEAK if n not in SHY}
+
+
+def test_window_plan_takes_the_newest_title_matches_first(make_app, comets):
+    _, db, hashes = comets
+    # More matches (8 visible) than SEARCH_RANK_ALL_MAX and the pool: the window plan.
+    window = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=3, SEARCH_RERANK_WEIGHT=0.0).test_client()
+    found = get(window, q="comet", per_page=3)
+    assert found["total"] == 8
+    # The newest three visible title matches (rowids 6, 5, 4), all with the full lexical score.
+    assert {i["hash"] for i in found["items"]} == {hashes[6], hashes[5], hashes[4]}
+    assert {i["score"] for i in found["items"]} == {1.0}
+    # A bigger pool takes every title match first, then the newest description-only ones at half score.
+    wide = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=7, SEARCH_RERANK_WEIGHT=0.0).test_client()
+    items = get(wide, q="comet", per_page=7)["items"]
+    assert [i["hash"] for i in items[:5]] == sorted(hashes[n] for n in STRONG if n not in SHY)
+    assert {i["hash"] for i in items[5:]} == {hashes[10], hashes[9]}
+    assert [i["score"] for i in items] == [1.0] * 5 + [0.5] * 2
+
+
+def test_window_plan_and_full_ranking_agree_on_what_comes_first(make_app, comets):
+    """bm25 also puts the title matches (weight 4) above description-only ones (weight 0.5)."""
+    _, db, hashes = comets
+    ranked = get(make_app(SEARCH_RERANK_WEIGHT=0.0).test_client(), q="comet", per_page=8)["items"]
+    window = get(make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=8, SEARCH_RERANK_WEIGHT=0.0).test_client(), q="comet", per_page=8)["items"]
+    title_matches = {hashes[n] for n in STRONG if n not in SHY}
+    assert {i["hash"] for i in ranked[:5]} == {i["hash"] for i in window[:5]} == title_matches
+
+
+def test_name_filters_are_fts_terms_that_follow_the_links(comets):
+    app, db, hashes = comets
+    client = app.test_client()
+    assert {i["hash"] for i in get(client, q="comet", performer="Ann Lee")["items"]} == {hashes[n] for n in STRONG + WEAK if n not in SHY}
+    db.execute("DELETE FROM video_performers WHERE hash = ?", [hashes[1]])
+    vdb.get_or_create_name(db, "performers", "Bo Vale")
+    db.execute("INSERT INTO video_performers (hash, performer_id, position) VALUES (?, (SELECT id FROM performers WHERE name = 'Bo Vale'), 0)", [hashes[1]])
+    assert hashes[1] not in {i["hash"] for i in get(client, q="comet", performer="Ann Lee")["items"]}
+    assert [i["hash"] for i in get(client, q="comet", performer="Bo Vale")["items"]] == [hashes[1]]
+    db.execute("UPDATE videos SET studio_id = (SELECT id FROM studios WHERE name = 'Dock Films') WHERE hash = ?", [hashes[2]])
+    found = get(client, q="comet", studio=["Dock Films", "Nobody Studio"])
+    assert [i["hash"] for i in found["items"]] == [hashes[2]] and found["total"] == 1
+    assert get(client, q="comet", performer="Nobody At All")["total"] == 0
+    # Words that look like the tokens find nothing: search never sends the mark.
+    for q in (vdb.FTS_PERFORMER + "1", vdb.FTS_STUDIO + "1", "p1", "s1", "c1"):
+        assert get(client, q=q)["total"] == 0, q
+
+
+@pytest.mark.parametrize("q", ["comet) OR (evening", "(comet", "comet)", ") OR comet NOT (x"])
+def test_raw_query_cannot_escape_the_visibility_term(comets, q):
+    app, _, _ = comets
+    response = app.test_client().get("/search/search-videos", query_string={"q": q, "raw": "true"})
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert "parentheses" in response.get_json()["message"]
+
+
+def test_raw_query_parentheses_inside_strings_are_text(comets):
+    app, db, hashes = comets
+    found = get(app.test_client(), q='"comet)" OR (night)', raw="true")
+    assert found["total"] == visible_count(db, '"comet)" OR (night)') == 8  # comet: 1-10 without 3 and 8
+
+
+def test_merge_fts_merges_once_and_keeps_results(comets):
+    app, db, _ = comets
+    client = app.test_client()
+    before = {q: get(client, q=q, per_page=20)["items"] for q in ("comet", "evening", "harbour")}
+    assert merge_fts(db) >= 1  # twelve inserts and their links left several segments
+    assert merge_fts(db) == 0
+    db.execute("INSERT INTO video_fts (video_fts) VALUES ('integrity-check')")
+    assert {q: get(client, q=q, per_page=20)["items"] for q in before} == before
+
+
+def test_migration_5_rebuilds_the_index_with_flags(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    for index, step in enumerate(vdb.MIGRATIONS[:4]):
+        step(db)
+        db.execute(f"PRAGMA user_version = {index + 1}")
+    hidden = insert_video(db, 1, "Comet night", performers=("Shy Star",))
+    insert_video(db, 2, "Comet dawn", performers=("Ann Lee",))
+    db.execute("INSERT INTO content_filters (kind, value, added_at) VALUES ('performer', 'Shy Star', '2024-01-01')")
+    assert "flags" not in {r[1] for r in db.execute("PRAGMA table_info(video_fts)")}
+    assert vdb.migrate(db) == len(vdb.MIGRATIONS)
+    assert db.execute("SELECT COUNT(*) FROM video_fts WHERE video_fts MATCH '\"comet\"'").fetchone()[0] == 2
+    flagged = db.execute("SELECT v.hash FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?", [HIDDEN_TERM]).fetchall()
+    assert [r[0] for r in flagged] == [hidden]
+    ann = db.execute("SELECT id FROM performers WHERE name = 'Ann Lee'").fetchone()[0]
+    assert db.execute("SELECT COUNT(*) FROM video_fts WHERE video_fts MATCH ?", [f'"comet" AND flags : "{vdb.FTS_PERFORMER}{ann}"']).fetchone()[0] == 1
