@@ -119,7 +119,7 @@ class FolderSchema(Schema):
 class FolderAddSchema(Schema):
     path = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=4096), validate.Regexp(r"^[/~][^\x00]*$", error="must be an absolute path (or start with ~)")],
+        validate=[validate.Length(min=1, max=4096), validate.Regexp(r"^(/|~/|~$)[^\x00]*$", error="must be an absolute path (or start with ~/), without NUL bytes")],
         metadata={"description": "an existing, readable folder; not the data or media dir, not nested in another library folder, inside VIDLIB_FOLDER_ROOTS when set"},
     )
 

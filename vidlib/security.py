@@ -93,8 +93,10 @@ def _csp_for(path: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Bounded ``int`` ids, security headers on every response, no GET that changes rq state."""
+    """Bounded ``int`` ids, no slash merging, security headers on every response, no GET that changes rq state."""
     app.url_map.converters["int"] = BoundedIntConverter
+    # "//etc/passwd" is refused (404), not redirected to a merged path.
+    app.url_map.merge_slashes = False
 
     @app.after_request
     def _security_headers(response):
