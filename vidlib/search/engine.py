@@ -340,16 +340,19 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
     # ``visible_sql`` repeats the FTS test on the rows read, so a hidden video never shows.
     joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
     try:
-        if rows_sql:
-            total = db.execute(f"SELECT count(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql}", [expr(match)] + rows_params).fetchone()[0]
-        else:
-            total = db.execute("SELECT count(*) FROM video_fts WHERE video_fts MATCH ?", [expr(match)]).fetchone()[0]
+        # Exact without conditions on the videos row, an upper bound with them.
+        total = db.execute("SELECT count(*) FROM video_fts WHERE video_fts MATCH ?", [expr(match)]).fetchone()[0]
         limit = max(config["SEARCH_CANDIDATES"], deepest)
+        rank_all = max(limit, config["SEARCH_RANK_ALL_MAX"])
+        if rows_sql and total > rank_all:
+            total = db.execute(f"SELECT count(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql}", [expr(match)] + rows_params).fetchone()[0]
         if total == 0:
             pass
-        elif total <= max(limit, config["SEARCH_RANK_ALL_MAX"]):
-            if rows_sql:  # rank only the rows that pass (few, with narrowing filters)
-                rows = db.execute(f"SELECT video_fts.rowid, video_fts.rank, {columns} {joined} ORDER BY +video_fts.rank, v.hash LIMIT ?", [expr(match)] + rows_params + [limit])
+        elif total <= rank_all:
+            if rows_sql:  # one pass: rank and count the rows that pass (row[0] is the count)
+                sql = f"SELECT COUNT(*) OVER (), video_fts.rank, {columns} {joined} ORDER BY +video_fts.rank, v.hash LIMIT ?"
+                rows = db.execute(sql, [expr(match)] + rows_params + [limit]).fetchall()
+                total = rows[0][0] if rows else 0
             else:  # let FTS5 rank and cut, then read the cut; ties across the cut: read them all
                 # (equal bm25 scores are common: same words, same lengths)
                 sql = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?"
