@@ -55,8 +55,40 @@ def main(argv: list[str] | None = None) -> None:
 
         WorkerPool(queues, connection=st.redis, num_workers=workers, worker_class=VidlibWorker).start(logging_level=config["LOG_LEVEL"])
         return
-    worker = VidlibWorker(queues, connection=st.redis)
-    worker.work(burst=args.burst, logging_level=config["LOG_LEVEL"], with_scheduler=True)
+    work_until_stopped(st, queues, burst=args.burst, logging_level=config["LOG_LEVEL"])
+
+
+def work_until_stopped(st, queues, burst: bool, logging_level: str) -> None:  # noqa: ANN001
+    """Run the worker; when it ends on an error (Redis went away under it), start it again.
+
+    RQ retries a lost connection while it waits for a job, but not everywhere else (a job that
+    ends while Redis is down makes ``work()`` quit). Under honcho one process that exits stops
+    the whole stack, so the worker waits for Redis instead, clears its stale registration,
+    reconciles the status rows with whatever queue Redis came back with, and works on.
+    """
+    import redis
+
+    from vidlib.media.jobs import reconcile
+    from vidlib.rqworker import VidlibWorker
+
+    while True:
+        worker = VidlibWorker(queues, connection=st.redis)
+        try:
+            worker.work(burst=burst, logging_level=logging_level, with_scheduler=True)
+        except redis.ConnectionError as exc:  # its teardown could not reach Redis either
+            log.warning("worker %s lost Redis on its way out: %s", worker.name, exc)
+        if burst or worker._shutdown_requested_date is not None:  # asked to stop (RQ keeps no public flag)
+            return
+        log.warning("worker %s stopped on an error (above); starting again once Redis answers", worker.name)
+        while not st.wait_for_redis(60):
+            log.warning("still waiting for Redis at %s", st.redis_url)
+        try:
+            worker.register_death()
+            log.info("media status reconciled with the queue: %s", reconcile())
+        except redis.RedisError as exc:
+            log.warning("cannot reconcile with Redis yet: %s", exc)
+        finally:
+            st.close_db()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The embedded Redis: ``python -m vidlib.redisd`` (the ``redis`` entry of the Procfile).
 
 Runs a private ``redis-server`` on a unix socket in the data dir (``redis.sock``, mode 700,
-no TCP port), persisting to ``redis.rdb`` there so queued jobs survive a restart.
+no TCP port), persisting to an append-only file (fsync every second, in ``appendonlydir/``)
+and a ``redis.rdb`` snapshot there, so queued jobs survive a restart and even a SIGKILL.
 
 It stops *last*. When the process manager stops the stack (honcho sends SIGTERM to every
 process at once and SIGKILL five seconds later), the workers still need Redis to put their
@@ -33,7 +34,8 @@ def server_args(data_dir: Path) -> list[str]:
         "--dir", str(data_dir),
         "--dbfilename", "redis.rdb",
         "--save", "60 1",
-        "--appendonly", "no",
+        "--appendonly", "yes",  # a killed Redis loses at most the last second of queued work
+        "--appendfsync", "everysec",
     ]  # fmt: skip
 
 

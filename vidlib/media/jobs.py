@@ -7,8 +7,10 @@ killed process) is retried with backoff. Timeouts grow with the video's duration
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import socket
 import time
 from typing import Any, Iterable
@@ -50,8 +52,13 @@ class _Reporter:
             return
         self.last = now
         if self.job is not None:
+            from redis import RedisError
+
             self.job.meta["progress"] = round(fraction, 3)
-            self.job.save_meta()
+            try:
+                self.job.save_meta()
+            except RedisError as exc:  # progress is for show: a Redis outage must not fail the job
+                log.warning("progress of %s not saved in Redis: %s", self.job.id, exc)
         store.set_progress(self.db, self.hash, self.kind, fraction)
 
 
@@ -89,18 +96,40 @@ def generate(video_hash: str, kind: str) -> dict[str, Any]:
         else:
             info = gen.make_teaser(row["path"], dict(row), os.path.join(out_dir, f"{kind}.mp4"), config, large=kind == "teaser_large", progress=progress)
     except gen.MediaError as exc:
-        # The file itself is the problem: record why, do not retry.
-        store.set_status(db, video_hash, kind, "failed", error=str(exc))
-        log.warning("%s for %s failed: %s (%s)", kind, video_hash, exc, row["path"])
-        return {"status": "failed", "error": str(exc)}
+        full = disk_full(out_dir)
+        if full is None:
+            # The file itself is the problem: record why, do not retry.
+            store.set_status(db, video_hash, kind, "failed", error=str(exc))
+            log.warning("%s for %s failed: %s (%s)", kind, video_hash, exc, row["path"])
+            return {"status": "failed", "error": str(exc)}
+        # An encoder that died of a full disk (ffmpeg's pipe breaks) is not the video's fault.
+        no_space = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {full} ({exc})")
+        _failed_for_now(db, job, video_hash, kind, no_space)
+        raise no_space from exc
     except Exception as exc:
-        retries_left = bool(job and job.retries_left)
-        store.set_status(db, video_hash, kind, "queued" if retries_left else "failed", error=f"{'will retry: ' if retries_left else ''}{type(exc).__name__}: {exc}")
-        log.exception("%s for %s failed unexpectedly%s", kind, video_hash, "; will retry" if retries_left else "")
+        _failed_for_now(db, job, video_hash, kind, exc)
         raise
     store.set_status(db, video_hash, kind, "done", progress=1.0)
     log.info("%s for %s done in %.2f s", kind, video_hash, time.perf_counter() - started)
     return {"status": "done", "seconds": round(time.perf_counter() - started, 3), **{k: v for k, v in info.items() if not isinstance(v, list)}}
+
+
+def disk_full(directory: str) -> str | None:
+    """Why ``directory``'s file system counts as full (under 16 MiB and 5 % free), or None."""
+    try:
+        usage = shutil.disk_usage(directory)
+    except OSError:
+        return None
+    if usage.free < min(16 << 20, usage.total // 20):
+        return f"the media dir has {usage.free:,} bytes free"
+    return None
+
+
+def _failed_for_now(db, job, video_hash: str, kind: str, exc: BaseException) -> None:  # noqa: ANN001
+    """Record a transient failure: queued again while RQ has retries left, else failed."""
+    retries_left = bool(job and job.retries_left)
+    store.set_status(db, video_hash, kind, "queued" if retries_left else "failed", error=f"{'will retry: ' if retries_left else ''}{type(exc).__name__}: {exc}")
+    log.exception("%s for %s failed unexpectedly%s", kind, video_hash, "; will retry" if retries_left else "")
 
 
 def enqueue_media(video_hash: str, kind: str, at_front: bool = False, force: bool = False):
