@@ -87,15 +87,8 @@ class SeededRandomVideos(MethodView):
         if seed_value is None or not 0 <= seed_value < 2**63:
             abort_for(VidlibError(f"malformed seed {seed[:40]!r}: expected an integer from 0 to 2**63-1"))
         per_page = page_size(args["per_page"])
-        order = video_lib.seeded_order(_db(), seed_value)
-        start = (args["page"] - 1) * per_page
-        return {
-            "seed": seed_value,
-            "page": args["page"],
-            "per_page": per_page,
-            "total": len(order),
-            "items": video_lib.load_videos(_db(), order[start : start + per_page]),
-        }
+        page, total = video_lib.seeded_page(_db(), seed_value, (args["page"] - 1) * per_page, per_page)
+        return {"seed": seed_value, "page": args["page"], "per_page": per_page, "total": total, "items": video_lib.load_videos(_db(), page)}
 
 
 @blp.route("/get-random-spotlight-video")
