@@ -175,6 +175,25 @@ def test_allowed_hosts_extends_the_loopback_names(make_app):
     error(client.get("/api/folders", headers={"Host": "other.lan"}), 403)
 
 
+def test_behind_a_proxy_changes_need_the_token_or_trusted_forwarding(library_app, make_app):
+    # nginx on this machine: every request arrives from 127.0.0.1 with X-Forwarded-For.
+    app, video_hash = library_app(ADMIN_TOKEN="", ALLOWED_HOSTS=["videos.example.org"])
+    proxied = {"Host": "videos.example.org", "X-Forwarded-For": "192.0.2.9"}
+    body = error(app.test_client().post(f"/api/add-favourite/{video_hash}", headers=proxied), 403)
+    assert "VIDLIB_ADMIN_TOKEN" in body["message"]
+    assert not favourite(app, video_hash)
+    assert app.test_client().get(f"/api/get-video-data/{video_hash}", headers=proxied).status_code == 200
+
+    # Told that one proxy is in front, vidlib sees the real client: a remote one is refused ...
+    app = make_app(ADMIN_TOKEN="", ALLOWED_HOSTS=["videos.example.org"], TRUSTED_PROXIES=1)  # same data dir
+    body = error(app.test_client().post(f"/api/add-favourite/{video_hash}", headers=proxied), 403)
+    assert "only allowed from this machine" in body["message"]
+    # ... and a browser on the proxy's own machine is not.
+    local = {"Host": "videos.example.org", "X-Forwarded-For": "127.0.0.1", "Origin": "http://videos.example.org"}
+    assert app.test_client().post(f"/api/add-favourite/{video_hash}", headers=local).status_code == 200
+    assert favourite(app, video_hash)
+
+
 # -- rq-dashboard ------------------------------------------------------------------------------
 
 

@@ -154,6 +154,10 @@ def check_admin() -> None:
         return
     if not is_loopback(request.remote_addr):
         abort(403, message="dashboard and changes are only allowed from this machine unless VIDLIB_ADMIN_TOKEN is set")
+    if not current_app.config["TRUSTED_PROXIES"] and (request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded")):
+        # A reverse proxy on this machine makes every client look like loopback.
+        log.warning("refused admin request forwarded by a proxy for %s %s", request.method, request.path)
+        abort(403, message="dashboard and changes through a reverse proxy need VIDLIB_ADMIN_TOKEN (see docs/deployment.md)")
     if not _host_allowed(request.host):
         log.warning("refused admin request for host %r from %s (DNS rebinding?)", request.host[:100], request.remote_addr)
         abort(403, message=f"host {request.host[:100]!r} is not this machine; open vidlib as http://127.0.0.1 or add the name to VIDLIB_ALLOWED_HOSTS")
