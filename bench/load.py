@@ -422,6 +422,7 @@ def wrk(url: str, script: Path, script_args: list[str], connections: int, thread
     argv = ["wrk", f"-c{connections}", f"-t{min(threads, connections)}", f"-d{seconds:g}s", "--timeout", "10s", "--latency", "-s", str(script), url]
     if script_args:
         argv += ["--", *script_args]
+    idle_wait = wait_idle(gunicorn_pids)
     server_before = sum(cpu_ticks(p) for p in gunicorn_pids)
     busy_before, total_before = machine_ticks()
     wrk_before = os.times()
@@ -446,9 +447,29 @@ def wrk(url: str, script: Path, script_args: list[str], connections: int, thread
         "machine_total_s": (total_after - total_before) / CLK_TCK,
         "wall_s": wall,
     })  # fmt: skip
+    res["backlog_s"] = wait_idle(gunicorn_pids)  # the requests still queued when wrk stopped, finished
+    res["backlog_cpu_s"] = (sum(cpu_ticks(p) for p in gunicorn_pids) - server_after) / CLK_TCK
+    res["idle_wait_before_s"] = idle_wait
     res["server_cpu_ms_per_req"] = res["server_cpu_s"] * 1000 / max(1, res["requests"])
     res["other_cpu_s"] = res["machine_busy_s"] - res["server_cpu_s"] - res["wrk_cpu_s"]
     return res
+
+
+def wait_idle(pids: list[int], limit: float = 600) -> float:
+    """Wait until the gunicorn workers stop using CPU (requests wrk left queued are finished); returns the seconds waited.
+
+    wrk closes its connections when its time is up, but gunicorn still answers what was
+    already read, so without this one run's backlog would be measured as the next run's.
+    """
+    started = time.monotonic()
+    quiet = 0
+    before = sum(cpu_ticks(p) for p in pids)
+    while quiet < 2 and time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = sum(cpu_ticks(p) for p in pids)
+        quiet = quiet + 1 if (now - before) / CLK_TCK < 0.02 else 0  # under 4 % of a core for 1 s
+        before = now
+    return time.monotonic() - started
 
 
 def ms(us: float) -> str:
@@ -495,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=1 << 20, help="bytes per Range request (default 1 MiB)")
     parser.add_argument("--media-kind", default="teaser_large", help="the preview media job the worker runs for a real video (default teaser_large)")
     parser.add_argument("--skip-worker", action="store_true", help="do not run the RQ worker jobs")
+    parser.add_argument("--build-only", action="store_true", help="build the library (with --workdir, to --reuse later) and stop")
     add_workdir_args(parser)
     args = parse_workdir_args(parser, argv)
     for tool in ("wrk", "redis-server", "ffmpeg"):
@@ -524,6 +546,8 @@ def run(args, workdir: Path) -> int:
         manifest_path.write_text(json.dumps(lib))
     else:
         print(f"reusing the library in {workdir}")
+    if args.build_only:
+        return 0
     urls: dict[str, list[str]] = lib["urls"]
     config = load_config({"DATA_DIR": str(workdir / "data")})
     env = service_env(workdir)
