@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
     # -- playback (docs/playback.md)
     Setting("TRANSCODE_MAX_CONCURRENT", "int", 2, "Live transcodes that may run at once across all web workers; one more gets 503 with Retry-After (0 turns live transcoding off)."),
     Setting("TRANSCODE_MAX_HEIGHT", "int", 720, "Live transcodes are scaled down to this many pixels on the short side (never up)."),
-    Setting("TRANSCODE_PRESET", "str", "veryfast", "x264 preset of live transcodes."),
+    Setting("TRANSCODE_PRESET", "str", "superfast", "x264 preset of live transcodes (tuned for low latency: no lookahead, no B-frames)."),
     Setting("TRANSCODE_CRF", "int", 23, "x264 CRF of live transcodes."),
     Setting("TRANSCODE_THREADS", "int", 0, "Encoder threads per live transcode (0: ffmpeg decides)."),
     Setting("TRANSCODE_AUDIO_BITRATE", "str", "160k", "AAC bitrate of transcoded and re-encoded audio (stereo)."),

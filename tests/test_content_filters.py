@@ -185,6 +185,18 @@ def check_video_file(ctx: Ctx) -> None:
     assert r.status_code == 200 and r.data[4:8] == b"ftyp"
 
 
+def check_playback_streams(ctx: Ctx) -> None:
+    for h in ctx.hidden:
+        for mode in ("remux", "transcode"):
+            assert_error(ctx.client.get(f"/video/{h}/{mode}"), 404)
+            assert_error(ctx.client.get(f"/api/playback/stream-start/{h}?mode={mode}&t=0"), 404)
+    visible = sorted(ctx.visible)[0]
+    at = ctx.client.get(f"/api/playback/stream-start/{visible}?mode=transcode&t=0")
+    assert at.status_code == 200
+    r = ctx.client.get(at.get_json()["url"])
+    assert r.status_code == 200 and r.data[4:8] == b"ftyp"
+
+
 def check_random(ctx: Ctx) -> None:
     for _ in range(30):
         r = ctx.client.get("/api/get-random-video")
@@ -326,6 +338,8 @@ HIDING_CHECKS = {
     "/api/get-studios": check_name_lists,
     "/api/generation/prioritize/<video_hash>": check_generation_prioritize,
     "/video/<video_hash>": check_video_file,
+    "/video/<video_hash>/<any(remux, transcode):mode>": check_playback_streams,
+    "/api/playback/stream-start/<video_hash>": check_playback_streams,
     "/media/<shard>/<video_hash>/<path:name>": check_media_info,
     "/api/media/get-poster/<video_hash>": check_media_info,
     "/api/media/get-preview-thumbnails/<video_hash>": check_media_info,

@@ -66,6 +66,11 @@ def h264_args(config: dict[str, Any], prefix: str, fps: float | None) -> list[st
         "-c:v", "libx264", "-preset", config[prefix + "PRESET"], "-crf", str(config[prefix + "CRF"]),
         "-profile:v", "high", "-g", str(gop),
     ]
+    if prefix == "TRANSCODE_":
+        # Live: no lookahead and no B-frames, so the first frames leave the encoder at once
+        # (3 s of 1080p HEVC as 720p after a seek: 2.4-3.3 s with veryfast, 1.0-1.6 s like this
+        # with superfast; bench/playback.py). Costs some bitrate, which a LAN does not mind.
+        args += ["-tune", "zerolatency"]
     if config[prefix + "THREADS"]:
         args += ["-threads", str(config[prefix + "THREADS"])]
     return args

@@ -23,6 +23,9 @@ export type SearchQuery = NonNullable<paths["/search/search-videos"]["get"]["par
 export type MediaKind = keyof Schemas["MediaMap"];
 
 export const MEDIA_KINDS: MediaKind[] = ["poster", "preview_thumbnails", "seek_thumbnails", "teaser_small", "teaser_large"];
+/** Job kinds with a status row: the preview kinds and the optional pre-transcode (docs/playback.md). */
+export type JobKind = NonNullable<Schemas["Generate"]["kinds"]>[number];
+export const JOB_KINDS: JobKind[] = [...MEDIA_KINDS, "transcode"];
 
 /** An answer that was not a success: the HTTP status and the API's error message. */
 export class ApiError extends Error {
