@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark: live remux and transcode, seeking, CPU cost and how many transcodes fit in real time.
 
-Makes two 10-minute 1920x1080 25 fps files (``testsrc2`` + a sine tone, AAC): an HEVC MKV
-(x265 ``ultrafast``, its default keyframe interval of 250 frames = 10 s, as real encodes have)
-and an H.264 MKV (x264 ``ultrafast``, ``-g 250``). A minute is encoded and copied ten times
-with the concat demuxer (``--reuse`` keeps them in ``--workdir``). A gunicorn with threads
+Makes 1920x1080 25 fps files (``testsrc2`` + a sine tone, AAC): a 10-minute HEVC MKV (x265
+``ultrafast``, its default keyframe interval of 250 frames = 10 s, as real encodes have), the
+same HEVC as a 2-hour film, and a 10-minute H.264 MKV (x264 ``ultrafast``, ``-g 250``). A
+minute is encoded and copied with the concat demuxer (``--workdir`` keeps them for next time). A gunicorn with threads
 (as the Procfile runs it) serves a library of the two, with the default settings.
 
 Figures (printed, never asserted):
@@ -28,6 +28,7 @@ Figures (printed, never asserted):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -54,16 +55,18 @@ def run(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
-def make_file(folder: Path, name: str, codec: list[str]) -> Path:
+def make_file(folder: Path, name: str, codec: list[str], minutes: int = 10, minute_of: str | None = None) -> Path:
     target = folder / name
     if target.exists():
         return target
-    minute = folder.parent / f"minute-{name}"
-    print(f"making {name} (one minute of 1080p, copied ten times)...", flush=True)
-    run("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=60", "-f", "lavfi", "-i", "sine=frequency=440:duration=60",
-        *codec, "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(minute))
+    minute = folder.parent / f"minute-{minute_of or name}"
+    if not minute.exists():
+        print(f"making a minute of 1080p for {name}...", flush=True)
+        run("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=60", "-f", "lavfi", "-i", "sine=frequency=440:duration=60",
+            *codec, "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(minute))
+    print(f"making {name} (the minute copied {minutes} times)...", flush=True)
     listing = folder.parent / f"concat-{name}.txt"
-    listing.write_text("".join(f"file '{minute}'\n" for _ in range(10)))
+    listing.write_text("".join(f"file '{minute}'\n" for _ in range(minutes)))
     run("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(target))
     return target
 
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     add_workdir_args(parser, "the two 10-minute files")
     parser.add_argument("--max-concurrent", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2, help="HTTP seeks per position and mode")
+    parser.add_argument("--parts", default="1234", help="which numbered measurements to run (default: all)")
     args = parse_workdir_args(parser, argv)
     from config import load_config
 
@@ -168,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     with bench_workdir(args.workdir, args.keep, "vidlib-bench-playback-") as work:
         library = work / "library"
         library.mkdir(exist_ok=True)
-        make_file(library, "hevc-1080p.mkv", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"])
+        hevc_codec = ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"]
+        make_file(library, "hevc-1080p.mkv", hevc_codec)
+        make_file(library, "hevc-1080p-2h.mkv", hevc_codec, minutes=120, minute_of="hevc-1080p.mkv")
         make_file(library, "h264-1080p.mkv", ["-c:v", "libx264", "-preset", "ultrafast", "-g", "250"])
         data = work / "data"
         if data.exists():
@@ -184,64 +190,85 @@ def main(argv: list[str] | None = None) -> None:
         conn = sqlite3.connect(data / "vidlib.db")
         conn.row_factory = sqlite3.Row
         rows = {r["filename"]: dict(r) for r in conn.execute("SELECT * FROM videos")}
-        hevc, h264 = rows["hevc-1080p.mkv"], rows["h264-1080p.mkv"]
+        hevc, h264, film = rows["hevc-1080p.mkv"], rows["h264-1080p.mkv"], rows["hevc-1080p-2h.mkv"]
         print(f"files: HEVC {hevc['duration']:.0f} s {hevc['width']}x{hevc['height']} ({hevc['playback']}), H.264 {h264['duration']:.0f} s ({h264['playback']})")
         config = load_config({"DATA_DIR": str(data)})
         print(f"settings: TRANSCODE_MAX_HEIGHT={config['TRANSCODE_MAX_HEIGHT']} PRESET={config['TRANSCODE_PRESET']} CRF={config['TRANSCODE_CRF']} NICE={config['TRANSCODE_NICE']}")
 
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VIDLIB_")}
-        env.update({"VIDLIB_DATA_DIR": str(data), "VIDLIB_REDIS_URL": "unix:///nonexistent/bench.sock", "VIDLIB_LOG_LEVEL": "WARNING"})
-        (work / "gunicorn.conf.py").write_text("")
-        log_path = work / "gunicorn.log"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(work / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-             "--worker-class", "gthread", "--no-control-socket", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(server, port, log_path, "gunicorn")
-            print(f"\n## 1. After a seek, over HTTP (median of {args.repeat} per position; ms from the seek) — {uptime()}\n")
-            rows_out = []
-            for label, video, mode in (("HEVC", hevc, "transcode"), ("HEVC", hevc, "remux"), ("H.264", h264, "remux")):
-                for fraction in FRACTIONS:
-                    samples = [seek_over_http(port, video["hash"], mode, round(fraction * video["duration"] + MID_GOP, 1)) for _ in range(args.repeat)]
-                    api, first, frame = (statistics.median(s[i] for s in samples) for i in range(3))
-                    rows_out.append((f"{label} {mode}", f"{fraction * video['duration'] + MID_GOP:.1f} s", f"{api:.0f}", f"{first:.0f}", f"{frame:.0f}"))
-            print(table(rows_out, ("file, mode", "seek to", "stream-start API", "first byte", "first decoded frame")))
-
-            print(f"\n## 2. After a seek, in Chromium (ms from the key press) — {uptime()}\n")
-            rows_out = []
-            for label, video, mode in (("HEVC", hevc, "transcode"), ("H.264", h264, "remux")):
-                for target, playing, advanced in chromium_seeks(f"http://127.0.0.1:{port}", video["hash"], video["duration"]):
-                    rows_out.append((f"{label} {mode}", f"{target:.1f} s", f"{playing:.0f}", f"{advanced:.0f}"))
-            print(table(rows_out, ("file, mode", "seek to", "playing", "clock +0.25 s")))
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-
-        print(f"\n## 3. CPU per minute of transcoded playback — {uptime()}\n")
-        wall, cpu = transcode_flat_out(hevc, 0.3 * hevc["duration"], 60, config)
-        print(table([("HEVC 1080p -> H.264 720p", f"{cpu:.1f}", f"{wall:.1f}", f"{60 / wall:.2f}x")], ("transcode", "CPU s per minute", "wall s per minute", "speed")))
-
-        print(f"\n## 4. Concurrent transcodes, 30 s of content each, flat out — {uptime()}\n")
-        rows_out = []
-        for k in range(1, args.max_concurrent + 1):
-            results: list[tuple[float, float]] = [None] * k  # type: ignore[list-item]
-
-            def one(i: int) -> None:
-                results[i] = transcode_flat_out(hevc, (0.1 + 0.8 * i / k) * hevc["duration"], 30, config)
-
-            threads = [threading.Thread(target=one, args=(i,)) for i in range(k)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            slowest = max(w for w, _ in results)
-            rows_out.append((k, f"{30 / slowest:.2f}x", f"{statistics.mean(30 / w for w, _ in results):.2f}x", "yes" if 30 / slowest >= 1 else "no"))
-        print(table(rows_out, ("concurrent", "slowest speed", "mean speed", "real time")))
+        if "1" in args.parts or "2" in args.parts:
+            with gunicorn(data, work) as port:
+                if "1" in args.parts:
+                    part_http(port, hevc, film, h264, args.repeat)
+                if "2" in args.parts:
+                    part_chromium(port, hevc, film, h264)
+        if "3" in args.parts:
+            print(f"\n## 3. CPU per minute of transcoded playback — {uptime()}\n")
+            wall, cpu = transcode_flat_out(hevc, 0.3 * hevc["duration"], 60, config)
+            print(table([("HEVC 1080p -> H.264 720p", f"{cpu:.1f}", f"{wall:.1f}", f"{60 / wall:.2f}x")], ("transcode", "CPU s per minute", "wall s per minute", "speed")))
+        if "4" in args.parts:
+            part_concurrency(hevc, config, args.max_concurrent)
         print(f"\n{uptime()}")
 
+
+@contextlib.contextmanager
+def gunicorn(data: Path, work: Path):
+    """A gunicorn with threads (as the Procfile runs it) on ``data``; yields its port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDLIB_")}
+    env.update({"VIDLIB_DATA_DIR": str(data), "VIDLIB_REDIS_URL": "unix:///nonexistent/bench.sock", "VIDLIB_LOG_LEVEL": "WARNING"})
+    (work / "gunicorn.conf.py").write_text("")
+    log_path = work / "gunicorn.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(work / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+         "--worker-class", "gthread", "--no-control-socket", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(server, port, log_path, "gunicorn")
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def part_http(port: int, hevc: dict, film: dict, h264: dict, repeat: int) -> None:
+    print(f"\n## 1. After a seek, over HTTP (median of {repeat} per position; ms from the seek) — {uptime()}\n")
+    rows = []
+    for label, video, mode in (("HEVC", hevc, "transcode"), ("HEVC 2 h", film, "transcode"), ("HEVC", hevc, "remux"), ("H.264", h264, "remux")):
+        for fraction in FRACTIONS:
+            t = round(fraction * video["duration"] + MID_GOP, 1)
+            samples = [seek_over_http(port, video["hash"], mode, t) for _ in range(repeat)]
+            api, first, frame = (statistics.median(s[i] for s in samples) for i in range(3))
+            rows.append((f"{label} {mode}", f"{t:.1f} s", f"{api:.0f}", f"{first:.0f}", f"{frame:.0f}"))
+    print(table(rows, ("file, mode", "seek to", "stream-start API", "first byte", "first decoded frame")))
+
+
+def part_chromium(port: int, hevc: dict, film: dict, h264: dict) -> None:
+    print(f"\n## 2. After a seek, in Chromium (ms from the click on the seek bar) — {uptime()}\n")
+    rows = []
+    for label, video, mode in (("HEVC", hevc, "transcode"), ("HEVC 2 h", film, "transcode"), ("H.264", h264, "remux")):
+        for target, playing, advanced in chromium_seeks(f"http://127.0.0.1:{port}", video["hash"], video["duration"]):
+            rows.append((f"{label} {mode}", f"{target:.1f} s", f"{playing:.0f}", f"{advanced:.0f}"))
+    print(table(rows, ("file, mode", "seek to", "playing", "clock +0.25 s")))
+
+
+def part_concurrency(hevc: dict, config: dict, most: int) -> None:
+    print(f"\n## 4. Concurrent transcodes, 30 s of content each, flat out — {uptime()}\n")
+    rows = []
+    for k in range(1, most + 1):
+        results: list[tuple[float, float]] = [(0.0, 0.0)] * k
+
+        def one(i: int) -> None:
+            results[i] = transcode_flat_out(hevc, (0.1 + 0.8 * i / k) * hevc["duration"], 30, config)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(k)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        slowest = max(w for w, _ in results)
+        rows.append((k, f"{30 / slowest:.2f}x", f"{statistics.mean(30 / w for w, _ in results):.2f}x", "yes" if 30 / slowest >= 1 else "no"))
+    print(table(rows, ("concurrent", "slowest speed", "mean speed", "real time")))
 
 if __name__ == "__main__":
     main()

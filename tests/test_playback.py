@@ -296,6 +296,27 @@ def test_bad_requests_and_hidden_videos(server):
     finally:
         remove_filter(st.db, hidden["id"])
         st.db.execute("UPDATE videos SET studio_id = NULL WHERE hash = ?", [video_hash])
+    # A file ffmpeg cannot read: a 4xx with ffmpeg's reason, no ffmpeg left behind; a
+    # pre-transcode of it fails with the reason recorded.
+    broken = server.library / "broken.mkv"
+    broken.write_bytes(b"\x1aE\xdf\xa3" + os.urandom(50_000))
+    st.db.execute("UPDATE videos SET path = ? WHERE hash = ?", [str(broken), video_hash])
+    try:
+        status, _, body = server.get(f"/video/{video_hash}/transcode")
+        assert status == 422 and json.loads(body)["message"].startswith("cannot transcode this video: "), body
+        assert not ffmpeg_processes(str(broken))
+        from vidlib.media.jobs import generate
+
+        with app.app_context():
+            result = generate(video_hash, "transcode")
+        assert result["status"] == "failed" and "ffmpeg could not convert the file" in result["error"]
+        row = st.db.execute("SELECT status, error FROM media WHERE hash = ? AND kind = 'transcode'", [video_hash]).fetchone()
+        assert row["status"] == "failed" and row["error"] == result["error"]
+        assert server.json(f"/api/get-video-data/{video_hash}")["playback"]["pretranscode"]["status"] == "failed"
+    finally:
+        st.db.execute("UPDATE videos SET path = ? WHERE hash = ?", [str(server.library / "hevc.mkv"), video_hash])
+        st.db.execute("DELETE FROM media WHERE hash = ?", [video_hash])
+        broken.unlink()
     # A row whose file is outside every library folder is never streamed.
     outside = server.data_dir / "outside.mkv"
     outside.write_bytes((server.library / "h264.mkv").read_bytes())

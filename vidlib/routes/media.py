@@ -73,6 +73,7 @@ def _check_start(video: dict, start: float) -> None:
 
 _STREAM_RESPONSES = {
     "200": {"description": "fragmented MP4, streamed as ffmpeg writes it (no Content-Length, no ranges)", "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+    "422": {"description": "ffmpeg cannot convert the file (the message has its reason)"},
     "503": {"description": "every live transcode slot is busy (Retry-After says when to try again)"},
 }
 
@@ -110,8 +111,9 @@ class VideoStream(MethodView):
         try:
             stream.wait_first_bytes(timeout=30)
         except live.StreamError as exc:
+            # The file is the problem (ffmpeg cannot read it), not the server: say why.
             log.warning("%s failed: %s (%s)", label, exc, video["path"])
-            abort(500, message=f"cannot {mode} this video: {exc}")
+            abort(422, message=f"cannot {mode} this video: {exc}")
         response = Response(stream, mimetype="video/mp4", direct_passthrough=True)
         response.headers.update({"Cache-Control": "no-store", "Accept-Ranges": "none", "X-Stream-Start": f"{start:.6f}"})
         response.call_on_close(stream.close)
