@@ -1231,6 +1231,13 @@ export interface paths {
                     };
                 };
                 400: components["responses"]["BAD_REQUEST"];
+                /** @description ffmpeg cannot convert the file (the message has its reason) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
                 /** @description every live transcode slot is busy (Retry-After says when to try again) */
                 503: {
                     headers: {
