@@ -33,6 +33,10 @@ from vidlib.playback.slots import Slot
 log = logging.getLogger(__name__)
 
 STREAM_MODES = ("remux", "transcode")
+# ffmpeg moves an input -ss this much earlier when the video has B-frames and the demuxer seeks
+# by dts (MKV, TS, AVI: ``seek_timestamp -= 3 * AV_TIME_BASE / 23`` in ffmpeg's option parsing),
+# which would start a copy one GOP early. A remux asks for this much later than the keyframe.
+DTS_SEEK_SLACK = 3 / 23 + 0.001
 FRAGMENT_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 READ_BYTES = 256 * 1024
 
@@ -95,7 +99,7 @@ def ffmpeg_command(video: dict[str, Any], mode: str, config: dict[str, Any], out
         cmd += [nice, "-n", str(config["TRANSCODE_NICE"])]
     cmd += [ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
     if start > 0:
-        cmd += ["-ss", f"{start:.6f}"]
+        cmd += ["-ss", f"{start + DTS_SEEK_SLACK if mode == 'remux' else start:.6f}"]
     if mode == "remux":
         cmd += ["-fflags", "+genpts"]  # AVI and raw-ish inputs carry no pts for MP4
     cmd += ["-i", video["path"], "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]
@@ -121,7 +125,9 @@ def keyframe_at_or_before(path: str, t: float) -> float:
 
     Seeks the way ffmpeg's ``-ss`` does (backward, to a keyframe) and reads the first keyframe
     packet from there: some demuxers (MPEG-TS) land after the wanted time, and the copy then
-    starts at that later keyframe, so the packet read decides, not the wanted time.
+    starts at that later keyframe, so the packet read decides, not the wanted time. The copy's
+    time 0 is that packet's decoding time (with B-frames a frame or two before it is shown), so
+    that is the time returned; the stream command asks ffmpeg for it plus ``DTS_SEEK_SLACK``.
     """
     import av
 
@@ -132,7 +138,7 @@ def keyframe_at_or_before(path: str, t: float) -> float:
         zero = container.start_time / av.time_base if container.start_time is not None else 0.0
         container.seek(int((zero + t) * av.time_base), backward=True, any_frame=False)
         for packet in container.demux(stream):
-            ts = packet.pts if packet.pts is not None else packet.dts
+            ts = packet.dts if packet.dts is not None else packet.pts
             if ts is None or not packet.is_keyframe:
                 continue
             return round(max(0.0, float(ts * stream.time_base) - zero), 6)
