@@ -243,6 +243,28 @@ def test_stream_runs_niced_with_the_right_arguments_and_dies_with_its_client(ser
         wait_until(lambda: not ffmpeg_processes(marker), timeout=10, message=f"ffmpeg of the {mode} stream to be killed")
 
 
+def test_a_seek_of_the_same_player_stops_the_stream_it_replaces(server):
+    video_hash = server.hashes[LONG]
+    marker = str(server.library / LONG)
+    wait_until(lambda: not ffmpeg_processes(marker), timeout=10, message="no stream of the long file")
+    first_conn, first = server.open_stream(f"/video/{video_hash}/transcode?start=1&session=seeker")
+    second_conn = None
+    try:
+        assert first.status == 200 and first.read(65536)
+        [old_pid] = ffmpeg_processes(marker)
+        # The browser may keep the old connection open a moment: the new stream stops it anyway.
+        second_conn, second = server.open_stream(f"/video/{video_hash}/transcode?start=20&session=seeker")
+        assert second.status == 200 and second.read(65536)
+        wait_until(lambda: old_pid not in ffmpeg_processes(marker), timeout=5, message="the replaced ffmpeg to be killed")
+        assert len(ffmpeg_processes(marker)) == 1
+        assert first.read() is not None  # the old response simply ends
+    finally:
+        first_conn.close()
+        if second_conn is not None:
+            second_conn.close()
+    wait_until(lambda: not ffmpeg_processes(marker), timeout=10, message="no ffmpeg once both clients left")
+
+
 def test_transcode_slots_are_shared_across_processes_and_refused_with_503(server):
     video_hash = server.hashes["hevc.mkv"]
     # This test process holds both slots: the server's workers must see them busy.
@@ -379,6 +401,8 @@ def test_every_file_plays_and_seeks_in_chromium(server, browser, name):
     page.goto(f"{server.base}/watch/{video_hash}")
     page.wait_for_selector(".player video")
     page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+    # The seek bar knows the length from the probe, even where the element cannot (a live stream).
+    assert page.locator(".seekbar").get_attribute("aria-valuemax") == str(SECONDS)
     _wait_playing_from(page, 0.3, f"{name} from the start")
     state = _player_state(page)
     assert state["mode"] == data["sources"][0]["mode"], "the player uses the first source"
