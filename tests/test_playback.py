@@ -487,3 +487,32 @@ def test_pretranscode_is_queued_for_incompatible_videos_from_cli_and_dashboard(s
     assert st.queue("media").job_ids == [f"media-transcode-{plain}"]
     st.db.execute("DELETE FROM media WHERE kind = 'transcode'")
     Redis.from_url(redis_server).flushall()
+
+
+def test_watch_page_offers_the_pretranscode_of_a_video_that_needs_conversion(server, browser, redis_server):
+    from redis import Redis
+
+    app = create_app({"TESTING": True, "DATA_DIR": str(server.data_dir), "REDIS_URL": redis_server})
+    st = app.extensions["vidlib"]
+    Redis.from_url(redis_server).flushall()
+    st.db.execute("DELETE FROM media WHERE kind = 'transcode'")
+    video_hash = server.hashes["mpeg4.avi"]
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"{server.base}/watch/{server.hashes['plain.mp4']}")
+        page.locator("details.tech summary").click()
+        assert page.locator(".playback").get_attribute("data-mode") == "direct"
+        assert page.locator(".playback button").count() == 0, "nothing to convert for a file that plays"
+        page.goto(f"{server.base}/watch/{video_hash}")
+        page.locator("details.tech summary").click()
+        playback = page.locator(".playback")
+        assert playback.get_attribute("data-mode") == "transcode" and "mpeg4" in playback.inner_text()
+        playback.get_by_role("button", name="Pre-transcode").click()
+        page.locator(".playback [role=status]").filter(has_text="Queued").wait_for()
+        # (opening a watch page also queues its missing preview media)
+        assert [j for j in st.queue("media").job_ids if j.startswith("media-transcode-")] == [f"media-transcode-{video_hash}"]
+    finally:
+        context.close()
+        Redis.from_url(redis_server).flushall()
+        st.db.execute("DELETE FROM media WHERE kind = 'transcode'")
