@@ -512,6 +512,12 @@ def test_watch_page_offers_the_pretranscode_of_a_video_that_needs_conversion(ser
         page.locator(".playback [role=status]").filter(has_text="Queued").wait_for()
         # (opening a watch page also queues its missing preview media)
         assert [j for j in st.queue("media").job_ids if j.startswith("media-transcode-")] == [f"media-transcode-{video_hash}"]
+        # The dashboard's pre-transcode row counts it, and only videos that need conversion as missing.
+        page.goto(f"{server.base}/dashboard")
+        row = page.locator("tr[data-kind='transcode']")
+        row.locator("td[data-state='queued']", has_text="1").wait_for(timeout=10000)
+        incompatible = sum(1 for name in server.hashes if name == LONG or FILES[name][1] != "direct")
+        assert row.locator("td[data-state='missing']").inner_text() == str(incompatible - 1)
     finally:
         context.close()
         Redis.from_url(redis_server).flushall()
