@@ -23,6 +23,8 @@ Figures (printed, never asserted):
 4. **Concurrent transcodes**: k = 1..``--max-concurrent`` live transcodes of 30 s each at
    once, flat out; the slowest one's speed (content seconds per wall second). Real time holds
    while it is at least 1.
+5. **Pre-transcode** of one minute of the HEVC file (the job's own function, default
+   ``PRETRANSCODE_*`` settings): wall and CPU seconds, output size.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import resource
 import os
 import sqlite3
 import statistics
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     add_workdir_args(parser, "the two 10-minute files")
     parser.add_argument("--max-concurrent", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2, help="HTTP seeks per position and mode")
-    parser.add_argument("--parts", default="1234", help="which numbered measurements to run (default: all)")
+    parser.add_argument("--parts", default="12345", help="which numbered measurements to run (default: all)")
     args = parse_workdir_args(parser, argv)
     from config import load_config
 
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
             print(table([("HEVC 1080p -> H.264 720p", f"{cpu:.1f}", f"{wall:.1f}", f"{60 / wall:.2f}x")], ("transcode", "CPU s per minute", "wall s per minute", "speed")))
         if "4" in args.parts:
             part_concurrency(hevc, config, args.max_concurrent)
+        if "5" in args.parts:
+            part_pretranscode(work, config)
         print(f"\n{uptime()}")
 
 
@@ -269,6 +274,30 @@ def part_concurrency(hevc: dict, config: dict, most: int) -> None:
         slowest = max(w for w, _ in results)
         rows.append((k, f"{30 / slowest:.2f}x", f"{statistics.mean(30 / w for w, _ in results):.2f}x", "yes" if 30 / slowest >= 1 else "no"))
     print(table(rows, ("concurrent", "slowest speed", "mean speed", "real time")))
+
+
+def part_pretranscode(work: Path, config: dict) -> None:
+    import av
+
+    from vidlib.library.probe import probe
+    from vidlib.playback.pretranscode import make_playback_file
+
+    print(f"\n## 5. Pre-transcode of one minute of 1080p HEVC — {uptime()}\n")
+    source = work / "minute-hevc-1080p.mkv"
+    video = {"path": str(source), **probe(str(source)).as_dict()}
+    out = work / "pretranscoded.mp4"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    make_playback_file(video, str(out), config, lambda fraction: None)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        size = f"{stream.width}x{stream.height} {stream.codec_context.name}"
+    print(table([(size, f"{wall:.1f}", f"{cpu:.1f}", f"{out.stat().st_size / 1e6:.1f}")], ("output", "wall s", "CPU s", "MB")))
+    out.unlink()
+
 
 if __name__ == "__main__":
     main()
