@@ -340,30 +340,37 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
     # ``visible_sql`` repeats the FTS test on the rows read, so a hidden video never shows.
     joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
     try:
-        # Exact without conditions on the videos row, an upper bound with them.
-        total = db.execute("SELECT count(*) FROM video_fts WHERE video_fts MATCH ?", [expr(match)]).fetchone()[0]
         limit = max(config["SEARCH_CANDIDATES"], deepest)
         rank_all = max(limit, config["SEARCH_RANK_ALL_MAX"])
-        if rows_sql and total > rank_all:
-            total = db.execute(f"SELECT count(*) FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql}", [expr(match)] + rows_params).fetchone()[0]
-        if total == 0:
+        count = "SELECT count(*) FROM video_fts WHERE video_fts MATCH ?"
+        # With name filters, the videos that have those names bound the matches and are cheap to
+        # count (short doclists), while the words' doclists can be long (a prefix's is copied
+        # for every statement): when few enough, rank and count in one pass, skipping a count.
+        one_pass = bool(names) and db.execute(count, [" AND ".join(names) + f" NOT {_flag(FTS_HIDDEN)}"]).fetchone()[0] <= rank_all
+        if not one_pass:
+            # Exact without conditions on the videos row, an upper bound with them.
+            total = db.execute(count, [expr(match)]).fetchone()[0]
+            if rows_sql and total > rank_all:
+                total = db.execute(f"SELECT count(*) {joined}", [expr(match)] + rows_params).fetchone()[0]
+            one_pass = bool(rows_sql) and 0 < total <= rank_all
+        if one_pass:  # rank and count the rows that pass (row[0] is the count)
+            sql = f"SELECT COUNT(*) OVER (), video_fts.rank, {columns} {joined} ORDER BY +video_fts.rank, v.hash LIMIT ?"
+            rows = db.execute(sql, [expr(match)] + rows_params + [limit]).fetchall()
+            total = rows[0][0] if rows else 0
+            add(rows, limit, float)
+        elif total == 0:
             pass
         elif total <= rank_all:
-            if rows_sql:  # one pass: rank and count the rows that pass (row[0] is the count)
-                sql = f"SELECT COUNT(*) OVER (), video_fts.rank, {columns} {joined} ORDER BY +video_fts.rank, v.hash LIMIT ?"
-                rows = db.execute(sql, [expr(match)] + rows_params + [limit]).fetchall()
-                total = rows[0][0] if rows else 0
-            else:  # let FTS5 rank and cut, then read the cut; ties across the cut: read them all
-                # (equal bm25 scores are common: same words, same lengths)
-                sql = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?"
-                fetch = min(limit + 64, total)
-                ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), fetch])}
-                cut = list(ranked.values())[limit - 1 :]
-                if fetch < total and cut[0] == cut[-1]:
-                    ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), total])}
-                sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
-                rows = db.execute(sql, [json.dumps(list(ranked))])
-            add(rows, total, float if rows_sql else ranked.__getitem__)
+            # Let FTS5 rank and cut, then read the cut; ties across the cut: read them all
+            # (equal bm25 scores are common: same words, same lengths).
+            sql = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? ORDER BY rank LIMIT ?"
+            fetch = min(limit + 64, total)
+            ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), fetch])}
+            cut = list(ranked.values())[limit - 1 :]
+            if fetch < total and cut[0] == cut[-1]:
+                ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), total])}
+            sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
+            add(db.execute(sql, [json.dumps(list(ranked))]), total, ranked.__getitem__)
             found.sort(key=itemgetter("hash"))
             found.sort(key=itemgetter("rank"))  # stable: ties in hash order
             del found[limit:]
