@@ -422,6 +422,23 @@ def test_every_file_plays_and_seeks_in_chromium(server, browser, name):
     wait_until(lambda: not ffmpeg_processes(str(server.library)), timeout=10, message="no ffmpeg left after the page closed")
 
 
+def test_a_finished_live_stream_plays_again_from_the_start(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"{server.base}/watch/{server.hashes['hevc.mkv']}")
+        page.wait_for_selector(".player video")
+        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+        _wait_playing_from(page, 0.3, "hevc.mkv")
+        page.keyboard.press("9")
+        page.wait_for_function("() => document.querySelector('video').ended", timeout=20000)
+        page.keyboard.press("k")
+        _wait_playing_from(page, 0.0, "hevc.mkv played again")
+        assert _player_state(page)["offset"] + _player_state(page)["ct"] < 5, "it starts over, not at the end"
+    finally:
+        context.close()
+
+
 # -- pre-transcode ----------------------------------------------------------------------------
 
 

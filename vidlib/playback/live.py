@@ -50,13 +50,16 @@ def ffmpeg_binary() -> str:
 
 
 def scale_filter(max_short_side: int) -> str:
-    """Cap the short side at ``max_short_side`` px (portrait too), keep the aspect, even sizes, 4:2:0.
+    """Deinterlace what is interlaced; cap the short side at ``max_short_side`` px (portrait too), keep the aspect, even sizes, 4:2:0.
 
     ffmpeg applies the display rotation before the filters, so a rotated phone video comes out
     upright with the cap on its real short side.
     """
     m = int(max_short_side)
     return (
+        # TV recordings (MPEG-2 TS) are often interlaced: frames flagged so are deinterlaced,
+        # progressive ones pass through untouched.
+        "yadif=deint=interlaced,"
         f"scale=w='if(gte(iw,ih),-2,trunc(min(iw,{m})/2)*2)':h='if(gte(iw,ih),trunc(min(ih,{m})/2)*2,-2)',"
         "format=yuv420p"
     )
