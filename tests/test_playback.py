@@ -439,6 +439,27 @@ def test_a_finished_live_stream_plays_again_from_the_start(server, browser):
         context.close()
 
 
+def test_the_player_falls_back_when_the_first_source_shows_no_picture(server, browser):
+    """The issue's symptom: an HEVC MKV played as it is gives sound and no picture in Chromium."""
+    app = create_app({"TESTING": True, "DATA_DIR": str(server.data_dir), "REDIS_URL": "unix:///nonexistent.sock"})
+    st = app.extensions["vidlib"]
+    video_hash = server.hashes["hevc.mkv"]
+    st.db.execute("UPDATE videos SET playback = 'direct' WHERE hash = ?", [video_hash])  # as if the probe were wrong
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        assert [s["mode"] for s in server.json(f"/api/get-video-data/{video_hash}")["sources"]] == ["direct", "transcode"]
+        page.goto(f"{server.base}/watch/{video_hash}")
+        page.wait_for_selector(".player video")
+        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+        _wait_playing_from(page, 0.3, "hevc.mkv after the fallback")
+        state = _player_state(page)
+        assert state["mode"] == "transcode" and state["w"] == 320
+    finally:
+        context.close()
+        st.db.execute("UPDATE videos SET playback = 'transcode' WHERE hash = ?", [video_hash])
+
+
 # -- pre-transcode ----------------------------------------------------------------------------
 
 
