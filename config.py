@@ -145,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRETRANSCODE_THREADS", "int", 0, "Encoder threads per pre-transcode job (0: ffmpeg decides)."),
     # -- search
     Setting("SEARCH_CANDIDATES", "int", 500, "Most full-text matches that are reranked, faceted and paged: the best by bm25, or with more than SEARCH_RANK_ALL_MAX matches the newest (docs/search.md)."),
-    Setting("SEARCH_RANK_ALL_MAX", "int", 2000, "A search with at most this many visible matches ranks every match by bm25; with more, bm25 is not computed and the candidates are the newest matches, those in titles and names first (docs/search.md)."),
+    Setting("SEARCH_RANK_ALL_MAX", "int", 500, "A search with at most this many visible matches (and at least SEARCH_CANDIDATES) ranks every match by bm25; with more, bm25 is not computed and the candidates are the newest matches, those in titles and names first (docs/search.md)."),
     Setting("SEARCH_RERANK_WEIGHT", "float", 0.5, "Share of the TF-IDF cosine in the relevance score (the rest is normalised bm25)."),
     Setting("SIMILARITY_MAX_DF", "float", 0.5, "Profile tokens found in more than this share of videos are ignored by similarity."),
     Setting("INDEX_DEBOUNCE_SECONDS", "int", 10, "Delay before the similarity index is rebuilt after library changes (a burst gives one rebuild)."),

@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studios", type=int, default=500, help="distinct studios (default 500)")
     parser.add_argument("--categories", type=int, default=300, help="distinct categories (default 300)")
     parser.add_argument("--candidates", type=int, help="override SEARCH_CANDIDATES for the timed searches (default: the configured value, 500)")
-    parser.add_argument("--rank-all-max", type=int, help="override SEARCH_RANK_ALL_MAX for the timed searches (default: the configured value, 2000)")
+    parser.add_argument("--rank-all-max", type=int, help="override SEARCH_RANK_ALL_MAX for the timed searches (default: the configured value, 500)")
     parser.add_argument("--gc-freeze", action="store_true", help="what-if: gc.freeze() after loading the index (vidlib does not do this), so full collections skip the long-lived objects")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the library and the query sets (default 1)")
     parser.add_argument("--workdir", help="where the data dir goes (default: a new temp dir); never deleted if given")
