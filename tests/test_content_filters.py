@@ -371,6 +371,10 @@ NOT_FILTERED = {
     "/api/generation/retry": (("post", "/api/generation/retry"), "admin: preview media generation dashboard"),
     "/api/generation/cancel": (("post", "/api/generation/cancel"), "admin: preview media generation dashboard"),
     "/api/watcher/health": (("get", "/api/watcher/health"), "admin: folder watcher health"),
+    # The admin session itself: no library data in or out.
+    "/api/login": (None, "admin session: takes the token, sets the cookie; no library data"),
+    "/api/logout": (None, "admin session: clears the cookie; no library data"),
+    "/api/session": (None, "admin session: says whether this browser is admin; no library data"),
     # Public, but only library-wide totals: no names, titles or hashes.
     "/api/stats": (None, "library-wide totals (counts every present video; shows no names or videos)"),
     # The web UI: the same static HTML whatever the URL says; its data comes from the API above.
