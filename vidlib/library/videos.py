@@ -167,17 +167,15 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
 
     The total and the A–Z page only test whether a name has *a* visible video (an index probe
     that stops at the first) and count the videos of the names on the page; only sorting by
-    count needs every name's count.
+    count needs every name's count (:func:`_visible_counts`).
     """
     vis = visible_sql("v")
     if kind == "performers":
         table = "performers"
         links = f"FROM video_performers l JOIN videos v ON v.hash = l.hash WHERE l.performer_id = n.id AND {vis}"
-        source = "performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash"
     elif kind == "studios":
         table = "studios"
         links = f"FROM videos v WHERE v.studio_id = n.id AND {vis}"
-        source = "studios n JOIN videos v ON v.studio_id = n.id"
     else:
         raise ValueError(kind)
     params: list[Any] = []
@@ -186,17 +184,46 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
         name_filter = " AND n.name LIKE ? ESCAPE '\\'"
         params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     offset = (page - 1) * per_page
-    total = db.execute(f"SELECT COUNT(*) FROM {table} n WHERE EXISTS (SELECT 1 {links}){name_filter}", params).fetchone()[0]
     if sort == "count":
-        rows = db.execute(
-            f"SELECT n.name AS name, COUNT(*) AS count FROM {source} WHERE {vis}{name_filter} GROUP BY n.id "
-            "ORDER BY count DESC, name COLLATE NOCASE LIMIT ? OFFSET ?",
-            params + [per_page, offset],
-        )
-    else:
-        rows = db.execute(
-            f"SELECT n.name AS name, (SELECT COUNT(*) {links}) AS count FROM {table} n "
-            f"WHERE EXISTS (SELECT 1 {links}){name_filter} ORDER BY n.name COLLATE NOCASE LIMIT ? OFFSET ?",
-            params + [per_page, offset],
-        )
+        counts = _visible_counts(db, kind)
+        names = [(counts[i], name) for i, name in db.execute(f"SELECT n.id, n.name FROM {table} n WHERE 1{name_filter}", params) if counts.get(i, 0) > 0]
+        names.sort(key=lambda c: (-c[0], c[1].translate(_ASCII_LOWER)))  # COLLATE NOCASE folds ASCII only
+        return [{"name": name, "count": count} for count, name in names[offset : offset + per_page]], len(names)
+    total = db.execute(f"SELECT COUNT(*) FROM {table} n WHERE EXISTS (SELECT 1 {links}){name_filter}", params).fetchone()[0]
+    rows = db.execute(
+        f"SELECT n.name AS name, (SELECT COUNT(*) {links}) AS count FROM {table} n "
+        f"WHERE EXISTS (SELECT 1 {links}){name_filter} ORDER BY n.name COLLATE NOCASE LIMIT ? OFFSET ?",
+        params + [per_page, offset],
+    )
     return [dict(r) for r in rows], total
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+# Every link of a name, and the links from videos that are not visible (missing, or hidden by a
+# content filter: few), each read from an index alone.
+_COUNT_SQL = {
+    "performers": (
+        "SELECT performer_id, COUNT(*) FROM video_performers GROUP BY performer_id",
+        "SELECT l.performer_id, COUNT(*) FROM (SELECT hash FROM videos WHERE missing = 0 AND hidden = 1 "
+        "UNION ALL SELECT hash FROM videos WHERE missing = 1) x JOIN video_performers l ON l.hash = x.hash GROUP BY l.performer_id",
+    ),
+    "studios": (
+        "SELECT studio_id, COUNT(*) FROM videos WHERE studio_id IS NOT NULL GROUP BY studio_id",
+        "SELECT studio_id, COUNT(*) FROM (SELECT studio_id FROM videos WHERE missing = 0 AND hidden = 1 "
+        "UNION ALL SELECT studio_id FROM videos WHERE missing = 1) WHERE studio_id IS NOT NULL GROUP BY studio_id",
+    ),
+}
+
+
+def _visible_counts(db: sqlite_utils.Database, kind: str) -> dict[int, int]:
+    """Visible videos per performer or studio id: all links minus those of invisible videos.
+
+    Joining every link to its video to test visibility costs a lookup per link (270 ms for the
+    300,000 performer links of a 100,000-video library); this reads two indexes (20 ms).
+    """
+    all_links, invisible = _COUNT_SQL[kind]
+    counts = dict(db.execute(all_links).fetchall())
+    for name_id, hidden in db.execute(invisible):
+        counts[name_id] -= hidden
+    return counts
