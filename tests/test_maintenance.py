@@ -255,6 +255,13 @@ def test_requeue_failed_queues_failed_media_again(make_app, redis_url, library, 
     assert sorted(Queue("media", connection=conn).job_ids) == sorted([f"media-poster-{hashes[0]}", f"media-teaser_small-{hashes[0]}", f"media-poster-{hashes[1]}"])
     assert store.get_status(db, hashes[1], "teaser_large")["status"] == "done"
     assert "requeued 0 of 0" in run(runner, "requeue-failed").stdout
+
+    # A failed pre-transcode is picked by its kind too.
+    store.set_status(db, hashes[1], "transcode", "failed", error="boom")
+    result = run(runner, "requeue-failed", "--kind", "transcode")
+    assert "requeued 1 of 1 failed media jobs" in result.stdout, result.stdout
+    assert store.get_status(db, hashes[1], "transcode")["status"] == "queued"
+    assert f"media-transcode-{hashes[1]}" in Queue("media", connection=conn).job_ids
     conn.close()
 
 

@@ -12,7 +12,7 @@ import click
 from flask.cli import with_appcontext
 
 from vidlib import maintenance, state
-from vidlib.media import MEDIA_KINDS
+from vidlib.media import JOB_KINDS
 
 
 def _bar(length: int, label: str):
@@ -92,7 +92,7 @@ def clean_missing_command(days: float, dry_run: bool, reindex: bool) -> None:
 
 
 @click.command("requeue-failed")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(MEDIA_KINDS), help="Only this kind (repeatable); default: every kind.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(JOB_KINDS), help="Only this kind (repeatable; `transcode` for pre-transcodes); default: every kind.")
 @click.option("--cancelled", is_flag=True, help="Also requeue jobs that were cancelled.")
 @with_appcontext
 def requeue_failed_command(kinds: tuple[str, ...], cancelled: bool) -> None:
