@@ -20,12 +20,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT, add_folder, distinct_copy, scan, wait_until
 from vidlib import create_app
 from vidlib.search.index import rebuild
 from vidlib.search.tfidf import fold
+from vidlib.search.tfidf import words as tfidf_words
 
 # Words for long descriptions; none of them is used in a title, a name or a query below.
 FILLER = "pebble tundra saffron quartz willow ember lagoon fjord canyon prairie heron thistle juniper basalt cedar drizzle".split()
@@ -829,3 +831,16 @@ def test_total_is_exact_when_hidden_videos_are_among_the_top_candidates(make_app
     titles = [item["title"] for page in pages for item in page["items"]]
     assert len(titles) == len(set(titles)) == 6  # every counted match can be paged to
     assert {item["studio"] for page in pages for item in page["items"]} == {"Open Studio"}
+
+
+def test_query_vector_is_sklearns_transform(labelled):
+    with labelled.app.app_context():
+        index = labelled.app.extensions["vidlib"].similarity
+    assert index is not None
+    queries = ["volcano", "Volcano volcano garden", "zen garden walk sunset", "ünknown wörds only", "", "sunset sunset sunset beach"]
+    for text in queries:
+        ours = index.query_vector(text)
+        theirs = index.vectorizer.transform([tfidf_words(text)])
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, text
+        assert ours.nnz == theirs.nnz, text
+        np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-7, err_msg=text)
