@@ -844,3 +844,17 @@ def test_query_vector_is_sklearns_transform(labelled):
         assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, text
         assert ours.nnz == theirs.nnz, text
         np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-7, err_msg=text)
+
+
+@pytest.mark.parametrize("titles", [[], ["!!!", "---"], ["Only Words Here"]], ids=["empty", "punctuation", "one-video"])
+def test_index_builds_for_degenerate_libraries(titles):
+    from vidlib.search.tfidf import build_index
+
+    videos = [{"hash": f"{n:016x}", "title": t, "studio": None, "performers": [], "categories": []} for n, t in enumerate(titles)]
+    index = build_index(videos, 1)
+    assert index.hashes == [v["hash"] for v in videos]
+    assert index.matrix.shape[0] == len(videos)
+    assert getattr(index.vectorizer, "stop_words_", None) is None  # not kept in the saved index
+    assert index.query_vector("words").shape[0] == 1
+    if titles == ["Only Words Here"]:
+        assert index.query_vector("words").nnz == 1

@@ -190,18 +190,21 @@ def build_index(videos: list[dict[str, Any]], built_version: int, max_df: float 
 
     started = time.perf_counter()
     videos = sorted(videos, key=lambda v: v["hash"])
-    docs = [profile_tokens(v["title"], v.get("studio"), v.get("performers") or [], v.get("categories") or []) for v in videos]
+    # Profiles are made one at a time as the vectorizer counts them: a list of every profile's
+    # tokens would be ~100 MB more at the peak of a 100,000-video build.
+    docs = (profile_tokens(v["title"], v.get("studio"), v.get("performers") or [], v.get("categories") or []) for v in videos)
     # max_df drops tokens in most profiles (they say nothing about similarity and make
     # neighbour scoring touch every row); only applied on libraries big enough for it to mean that.
-    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32, max_df=max_df if len(docs) >= 50 else 1.0)
-    if docs and any(docs):
+    vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32, max_df=max_df if len(videos) >= 50 else 1.0)
+    try:
         matrix = vectorizer.fit_transform(docs).tocsr()
-    else:
+        vectorizer.stop_words_ = None  # the terms max_df dropped: introspection only (sklearn's advice)
+    except ValueError:  # no profile has a token: an empty library, or nothing but punctuation
         vectorizer = TfidfVectorizer(analyzer=_identity, dtype=np.float32)
         vectorizer.fit([["empty"]])
         from scipy import sparse
 
-        matrix = sparse.csr_matrix((len(docs), 1), dtype=np.float32)
+        matrix = sparse.csr_matrix((len(videos), 1), dtype=np.float32)
     hashes = [v["hash"] for v in videos]
     pairs_perf = [(i, name) for i, v in enumerate(videos) for name in (v.get("performers") or [])]
     pairs_studio = [(i, v["studio"]) for i, v in enumerate(videos) if v.get("studio")]
