@@ -114,7 +114,8 @@ end
 """
 
 LUA_RANGE = r"""
--- Random single ranges of a fixed size (a player's reads), or whole-file GETs (chunk 0).
+-- Random single ranges of a fixed size, open-ended ranges from a random offset to the end
+-- (chunk -1: what a browser's media stack asks for), or whole-file GETs (chunk 0).
 local size, chunk
 function init(args)
   size, chunk = tonumber(args[1]), tonumber(args[2])
@@ -122,6 +123,7 @@ function init(args)
 end
 function request()
   if chunk == 0 then return wrk.format("GET") end
+  if chunk < 0 then return wrk.format("GET", nil, { Range = "bytes=" .. math.random(0, size - 1) .. "-" }) end
   local a = math.random(0, size - chunk)
   return wrk.format("GET", nil, { Range = "bytes=" .. a .. "-" .. (a + chunk - 1) })
 end
@@ -608,6 +610,11 @@ def run(args, workdir: Path) -> int:
     return 0
 
 
+def BYTE_CASES(args) -> tuple[tuple[str, int], ...]:  # noqa: N802
+    """(case, chunk argument of range.lua): fixed ranges, open-ended ranges, whole files."""
+    return (("range", args.chunk), ("open", -1), ("whole", 0))
+
+
 def bytes_runs(args, workdir: Path, lib: dict, base: str, lua_dir: Path, workers: list[int]) -> dict:
     real = lib["real"][0]  # the largest
     path = Path(real["path"])
@@ -617,7 +624,7 @@ def bytes_runs(args, workdir: Path, lib: dict, base: str, lua_dir: Path, workers
     try:
         for name, (host, url_path) in targets.items():
             out["checks"][name] = check_range(host, url_path, real["size"])
-        for case, chunk in (("range", args.chunk), ("whole", 0)):
+        for case, chunk in BYTE_CASES(args):
             for _ in range(args.bytes_rounds):
                 for name, (host, url_path) in targets.items():
                     print(f"bytes {case} {name}: {args.bytes_duration:g} s ...", file=sys.stderr, flush=True)
@@ -692,7 +699,8 @@ def report(args, lib: dict, r: dict) -> None:
         print(f"\nbyte serving: {b['file']} ({b['size'] / 1e6:.1f} MB, page cache), {args.bytes_connections} connections, "
               f"{args.bytes_duration:g} s a run, medians of {args.bytes_rounds}; check: vidlib {b['checks']['vidlib']}, nginx {b['checks']['nginx']}")
         brows = []
-        for case, label in (("range", f"Range {args.chunk // 1024} KiB at random offsets"), ("whole", "whole file")):
+        labels = {"range": f"Range {args.chunk // 1024} KiB at random offsets", "open": "Range from a random offset to the end", "whole": "whole file"}
+        for case, label in ((case, labels[case]) for case, _ in BYTE_CASES(args) if case in b):
             med = {name: {k: statistics.median(x[k] for x in runs) for k in ("mb_s", "rps", "p50", "p99")} for name, runs in b[case].items()}
             errs = {name: sum(x["status"] + x["errors"] for x in runs) for name, runs in b[case].items()}
             for name in ("vidlib", "nginx"):
@@ -718,8 +726,8 @@ def report(args, lib: dict, r: dict) -> None:
                       [h["hwm"] for w in r.get("worker", {}).values() for h in w["horses"]] or [0]) / 1024
     ratio = ""
     if b:
-        med = {case: {name: statistics.median(x["mb_s"] for x in runs) for name, runs in b[case].items()} for case in ("range", "whole")}
-        ratio = f"; bytes vidlib/nginx {med['range']['vidlib'] / med['range']['nginx']:.2f}x with Range, {med['whole']['vidlib'] / med['whole']['nginx']:.2f}x whole file (target >= 0.8x)"
+        med = {case: {name: statistics.median(x["mb_s"] for x in runs) for name, runs in b[case].items()} for case, _ in BYTE_CASES(args) if case in b}
+        ratio = "; bytes vidlib/nginx " + ", ".join(f"{med[c]['vidlib'] / med[c]['nginx']:.2f}x {c}" for c in med) + " (target >= 0.8x)"
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in r['load_end'])}")
     print(f"target check (read, not asserted): mixed {mixed['rps']:.0f} req/s, p99 {ms(mixed['p99'])} ms (target < 100), "
           f"{mixed['status']} non-2xx/3xx + {mixed['errors']} socket errors (target 0){ratio}; "
