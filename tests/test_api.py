@@ -170,6 +170,50 @@ def test_seeded_order_is_stable_and_pages_concatenate(client, hashes):
     assert _seeded(client, 42)["per_page"] == 48
 
 
+def _reference_seeded_order(seed: int, visible: list[str]) -> list[str]:
+    """The documented order, computed independently: SplitMix64(hash XOR SplitMix64(seed)), then hash."""
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    return sorted(visible, key=lambda h: (mix(int(h, 16) ^ mix(seed)), h))
+
+
+def test_seeded_order_is_the_documented_one_and_follows_library_changes(app, client, hashes, library, sample_videos):
+    from vidlib.db import write_transaction
+    from vidlib.filters import add_filter
+
+    db = app.extensions["vidlib"].db
+    for seed in (0, 7, 2**63 - 1):
+        assert [v["hash"] for v in _seeded(client, seed, per_page=200)["items"]] == _reference_seeded_order(seed, list(hashes.values()))
+    before = [v["hash"] for v in _seeded(client, 9, per_page=200)["items"]]  # the process now holds the visible set
+
+    # A video going missing leaves the order at once; the others keep their relative places.
+    gone = before[0]
+    with write_transaction(db):
+        db.execute("UPDATE videos SET missing = 1 WHERE hash = ?", [gone])
+    after = [v["hash"] for v in _seeded(client, 9, per_page=200)["items"]]
+    assert after == [h for h in before if h != gone]
+    # So does a video a content filter hides.
+    performer = db.execute("SELECT p.name FROM video_performers vp JOIN performers p ON p.id = vp.performer_id JOIN videos v ON v.hash = vp.hash WHERE v.missing = 0 LIMIT 1").fetchone()
+    studio = db.execute("SELECT s.name FROM videos v JOIN studios s ON s.id = v.studio_id WHERE v.missing = 0 LIMIT 1").fetchone()
+    assert performer or studio, "the samples need a named video"
+    add_filter(db, *(("performer", performer[0]) if performer else ("studio", studio[0])))
+    hidden = {r[0] for r in db.execute("SELECT hash FROM videos WHERE hidden = 1")}
+    assert hidden and not hidden & {v["hash"] for v in _seeded(client, 9, per_page=200)["items"]}
+    # A new video joins without reshuffling the others.
+    visible_before = [v["hash"] for v in _seeded(client, 9, per_page=200)["items"]]
+    with write_transaction(db):
+        db.execute("UPDATE videos SET missing = 0 WHERE hash = ?", [gone])
+    body = _seeded(client, 9, per_page=200)
+    assert body["total"] == len(visible_before) + 1 and gone in [v["hash"] for v in body["items"]]
+    assert [v["hash"] for v in body["items"] if v["hash"] != gone] == visible_before
+
+
 def test_seeded_order_differs_between_seeds(client, hashes):
     orders = {tuple(v["hash"] for v in _seeded(client, seed, per_page=50)["items"]) for seed in (1, 2, 3)}
     # 9! orders: three seeds giving the same one is practically impossible

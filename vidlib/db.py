@@ -477,3 +477,25 @@ def m005_fts_flags(db: sqlite_utils.Database) -> None:
         + _fts_triggers(_FTS_ROW, ", ".join(_FTS_VIDEO_COLUMNS), f"WHEN {changed}"),
     )
     rebuild_fts(db)
+
+
+@migration
+def m006_visible_version(db: sqlite_utils.Database) -> None:
+    """``index_state`` row ``visible``: a counter bumped whenever the set of visible videos may change.
+
+    Triggers bump it when a video is added or removed or its ``hash``, ``missing`` or ``hidden``
+    changes (a content filter sets ``hidden``), so a process can keep work that depends only on
+    which videos are visible (the seeded shuffle's keys) and check it with one row read.
+    """
+    bump = "UPDATE index_state SET version = version + 1 WHERE name = 'visible';"
+    _run_script(
+        db,
+        f"""
+        INSERT INTO index_state (name, version) VALUES ('visible', 1);
+        CREATE TRIGGER videos_visible_insert AFTER INSERT ON videos BEGIN {bump} END;
+        CREATE TRIGGER videos_visible_delete AFTER DELETE ON videos BEGIN {bump} END;
+        CREATE TRIGGER videos_visible_update AFTER UPDATE OF hash, missing, hidden ON videos
+            WHEN old.hash IS NOT new.hash OR old.missing IS NOT new.missing OR old.hidden IS NOT new.hidden
+            BEGIN {bump} END;
+        """,
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+import threading
 from typing import Any
 
+import numpy as np
 import sqlite_utils
 
 from vidlib.errors import NotFound
@@ -88,18 +90,88 @@ def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> 
     return db.execute(f"SELECT v.hash FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?", [offset]).fetchone()[0]
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x):  # noqa: ANN001, ANN202 - numpy uint64 arrays or a Python int
+    """SplitMix64's finaliser: a fast, well-mixed 64-bit permutation (wraps like C)."""
+    if isinstance(x, int):
+        x = (x + 0x9E3779B97F4A7C15) & _MASK64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return x ^ (x >> 31)
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class _VisibleHashes:
+    """Per process: the visible videos' hashes as 64-bit integers, rebuilt when the ``visible``
+    counter (migration 6: bumped by triggers whenever a video is added, removed, goes missing
+    or is hidden) says the set changed. 8 bytes a video (0.8 MB at 100,000)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[int, np.ndarray | None]] = {}
+
+    def get(self, db: sqlite_utils.Database) -> np.ndarray | None:
+        """The array, or None when a visible hash is not 16 hex digits (an imported id)."""
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        version = db.execute("SELECT version FROM index_state WHERE name = 'visible'").fetchone()[0]
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        with self._lock:
+            cached = self._cache.get(path)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            rows = [h for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")]
+            try:
+                ints = np.array([int(h, 16) for h in rows if len(h) == 16], dtype=np.uint64)
+                array = ints if len(ints) == len(rows) and all(h == h.lower() for h in rows) else None
+            except ValueError:
+                array = None
+            if len(self._cache) >= 8:  # one library per process in practice; tests make many
+                self._cache.clear()
+            self._cache[path] = (version, array)
+            return array
+
+
+_visible_hashes = _VisibleHashes()
+
+
 def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:
     """Places ``start`` to ``start + count`` of every visible video in a shuffled order fixed by
     ``seed``, and the number of visible videos.
 
-    Each video's place depends only on (seed, hash): the order is by BLAKE2b of both, then by
-    hash. So the same seed on the same library gives the same sequence, and adding a video
-    does not reshuffle the others. The hashes come from a plain scan of the table
-    (:func:`visible_sql`; walking the visibility index costs a table lookup per row, 160 instead
-    of 50 ms at 100,000 videos) and stream through a heap that keeps only the places up to the
-    page: 90 instead of 230 ms, and ~0 instead of ~12 MB of memory per request, so eight
-    gunicorn threads drawing home pages at once do not add 100 MB to a worker.
+    Each video's place depends only on (seed, hash): the order is by SplitMix64 of the hash
+    (as a 64-bit number) XOR a SplitMix64 of the seed, then by hash. So the same seed on the
+    same library gives the same sequence, and adding a video does not reshuffle the others.
+    The hashes are kept per process as one numpy array until the set of visible videos changes
+    (``_VisibleHashes``), so a page is a vectorised mix and a partial sort: ~2 ms instead of
+    ~100 ms of BLAKE2b over every hash at 100,000 videos (the home page asks for one per visit).
     """
+    ints = _visible_hashes.get(db)
+    if ints is None:
+        return _seeded_page_by_string(db, seed, start, count)
+    total = len(ints)
+    want = min(start + count, total)
+    if start >= total:
+        return [], total
+    with np.errstate(over="ignore"):
+        keys = _splitmix64(ints ^ np.uint64(_splitmix64(seed & _MASK64)))
+    if want < total:
+        head = np.argpartition(keys, want - 1)[:want]
+    else:
+        head = np.arange(total)
+    order = head[np.lexsort((ints[head], keys[head]))][start:want]
+    return [f"{int(x):016x}" for x in ints[order]], total
+
+
+def _seeded_page_by_string(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:
+    """The same contract for libraries with hashes that are not 16 hex digits (imported ids):
+    BLAKE2b of (seed, hash), streamed through a heap that keeps only the places up to the page."""
     prefix = f"{seed}:".encode()
     blake2b = hashlib.blake2b
     total = 0
