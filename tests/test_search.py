@@ -588,6 +588,21 @@ def test_autocomplete_kinds(shared):
     assert autocomplete(c, "zzzz") == []
 
 
+def test_autocomplete_titles_beyond_the_rank_limit_are_the_newest(shared, monkeypatch):
+    from vidlib.search import engine
+
+    db = shared.app.extensions["vidlib"].db
+    expected = [r[0] for r in db.execute(
+        "SELECT v.title FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid "
+        "WHERE video_fts MATCH 'title : (beach*)' AND v.missing = 0 AND v.hidden = 0 ORDER BY v.rowid DESC"
+    )]
+    assert len(expected) >= 2
+    monkeypatch.setattr(engine, "AUTOCOMPLETE_RANK_ALL_MAX", 1)  # every title set counts as large
+    titles = [s["value"] for s in autocomplete(shared.client, "beach", limit=50) if s["kind"] == "title"]
+    starts = [t for t in expected if fold(t).startswith("beach")]
+    assert titles == starts + [t for t in expected if t not in starts]  # newest first within each group
+
+
 def test_autocomplete_order_and_limit(shared):
     c = shared.client
     found = autocomplete(c, "mo")
