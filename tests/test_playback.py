@@ -439,6 +439,34 @@ def test_a_finished_live_stream_plays_again_from_the_start(server, browser):
         context.close()
 
 
+def test_a_long_pause_lets_the_live_stream_go_and_play_resumes_in_place(server, browser):
+    context = browser.new_context()
+    context.add_init_script("localStorage.setItem('vidlib.pauseReleaseMs', '300')")
+    page = context.new_page()
+    try:
+        page.goto(f"{server.base}/watch/{server.hashes['hevc.mkv']}")
+        page.wait_for_selector(".player video")
+        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+        _wait_playing_from(page, 1.0, "hevc.mkv")
+        page.locator(".player .surface").focus()
+        page.keyboard.press("k")
+        wait_until(lambda: _player_state(page)["paused"], timeout=5, message="the pause")
+        # The element lets its source go (its connection closes: the server's close() kills
+        # ffmpeg and frees the slot); the player keeps the place.
+        wait_until(lambda: page.evaluate("() => document.querySelector('video').getAttribute('src')") == "", timeout=5, message="the stream to be let go")
+        paused_at = _player_state(page)["t"]
+        assert paused_at >= 1.0 and not _player_state(page)["failed"]
+        assert _player_state(page)["mode"] == "transcode", "letting go is no reason to change source"
+        wait_until(lambda: not ffmpeg_processes(str(server.library / "hevc.mkv")), timeout=10, message="no ffmpeg for the paused video")
+        page.keyboard.press("k")
+        _wait_playing_from(page, paused_at - 0.2, "hevc.mkv after the long pause")
+        state = _player_state(page)
+        assert abs(state["offset"] - paused_at) < 0.1, "a new stream from the place it paused, not from the start"
+        assert state["offset"] + state["ct"] < paused_at + 3
+    finally:
+        context.close()
+
+
 def test_the_player_falls_back_when_the_first_source_shows_no_picture(server, browser):
     """The issue's symptom: an HEVC MKV played as it is gives sound and no picture in Chromium."""
     app = create_app({"TESTING": True, "DATA_DIR": str(server.data_dir), "REDIS_URL": "unix:///nonexistent.sock"})
