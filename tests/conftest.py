@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -194,35 +195,62 @@ def add_folder(app, path: Path) -> int:
 # -- redis ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
-    """A private redis-server on a temp unix socket; yields its URL."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (the CI script installs it)")
-    directory = tmp_path_factory.mktemp("redis")
-    sock = directory / "redis.sock"
-    proc = subprocess.Popen(
-        [exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+class RedisProcess:
+    """A redis-server of the tests on a unix socket in ``directory``, restartable on that socket.
 
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError("redis-server exited")
+    ``persistent``: the embedded Redis's own arguments (:func:`vidlib.redisd.server_args`: an
+    append-only file and a snapshot in ``directory``), for tests that kill it and want the
+    queue back; otherwise nothing is kept on disk.
+    """
+
+    def __init__(self, directory: Path, persistent: bool = False):
+        self.directory = directory
+        self.socket = directory / "redis.sock"
+        self.url = f"unix://{self.socket}"
+        self.persistent = persistent
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from vidlib.redisd import server_args
+
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is not installed (the CI script installs it)")
+        args = server_args(self.directory) if self.persistent else [
+            exe, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.answers, timeout=20, message="redis-server to answer")
+
+    def answers(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, "redis-server exited"
         try:
             with socket.socket(socket.AF_UNIX) as s:
-                s.connect(str(sock))
+                s.connect(str(self.socket))
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
 
-    wait_until(answers, timeout=10, message="redis-server to answer")
-    yield f"unix://{sock}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no save (what a crash or the OOM killer does)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A private redis-server on a temp unix socket; yields its URL."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture()

@@ -10,57 +10,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, add_folder, copy_sample, scan, wait_until
-from vidlib.redisd import server_args
-
-
-class PrivateRedis:
-    """The embedded Redis's own arguments (AOF + snapshot in ``directory``), killable."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.socket = directory / "redis.sock"
-        self.url = f"unix://{self.socket}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(server_args(self.directory), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn = redis.Redis(unix_socket_path=str(self.socket))
-
-        def answers():
-            assert self.proc.poll() is None, "redis-server exited"
-            try:
-                return conn.ping()
-            except redis.RedisError:
-                return False
-
-        wait_until(answers, timeout=20, message="redis-server to answer")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, scan, wait_until
 
 
 @pytest.fixture()
 def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path / "redis")
-    server.directory.mkdir()
+    (tmp_path / "redis").mkdir()
+    server = RedisProcess(tmp_path / "redis", persistent=True)
     server.start()
     yield server
     server.stop()

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, add_folder, copy_sample, ffmpeg, scan, wait_until
-from tests.test_media import KINDS, check_teaser, hash_of, media_dir, queue_media, statuses, visible_outputs
+from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, ffmpeg, scan, wait_until
+from tests.test_media import check_teaser, hash_of, media_dir, queue_media, statuses, visible_outputs
 
 # The large teaser of the 30 s video: 4 x 5 s at 640 px with the medium preset, one thread
 # (a few seconds of encoding instead of a fraction of one).
@@ -248,45 +247,9 @@ def test_killed_worker_leaves_no_half_file_and_the_job_runs_again(make_app, libr
 # -- a Redis that restarts empty ---------------------------------------------------------------
 
 
-class OwnRedis:
-    """A redis-server of this test only, restartable on the same unix socket."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.sock = directory / "redis.sock"
-        self.url = f"unix://{self.sock}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        assert exe, "redis-server is not installed"
-        self.proc = subprocess.Popen(
-            [exe, "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self.answers, timeout=10, message="redis-server to answer")
-
-    def answers(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, "redis-server exited"
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(str(self.sock))
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
 @pytest.fixture()
 def own_redis(tmp_path_factory):
-    server = OwnRedis(tmp_path_factory.mktemp("own-redis"))
+    server = RedisProcess(tmp_path_factory.mktemp("own-redis"))
     server.start()
     yield server
     server.stop()
