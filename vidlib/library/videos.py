@@ -259,7 +259,7 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
     if sort == "count":
         counts = _visible_counts(db, kind)
         names = [(counts[i], name) for i, name in db.execute(f"SELECT n.id, n.name FROM {table} n WHERE 1{name_filter}", params) if counts.get(i, 0) > 0]
-        names.sort(key=lambda c: (-c[0], c[1].translate(_ASCII_LOWER)))  # COLLATE NOCASE folds ASCII only
+        names.sort(key=lambda c: (-c[0], nocase_key(c[1])))
         return [{"name": name, "count": count} for count, name in names[offset : offset + per_page]], len(names)
     total = db.execute(f"SELECT COUNT(*) FROM {table} n WHERE EXISTS (SELECT 1 {links}){name_filter}", params).fetchone()[0]
     rows = db.execute(
@@ -271,6 +271,11 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def nocase_key(name: str) -> str:
+    """The key SQLite's ``COLLATE NOCASE`` sorts ``name`` by (it folds ASCII letters only)."""
+    return name.translate(_ASCII_LOWER)
 
 # Every link of a name, and the links from videos that are not visible (missing, or hidden by a
 # content filter: few), each read from an index alone.

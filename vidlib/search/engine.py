@@ -29,7 +29,7 @@ import sqlite_utils
 from vidlib.db import FTS_CATEGORY, FTS_HIDDEN, FTS_PERFORMER, FTS_STUDIO
 from vidlib.errors import VidlibError
 from vidlib.filters import listing_visible_sql, visible_sql
-from vidlib.library.videos import load_videos
+from vidlib.library.videos import load_videos, nocase_key
 from vidlib.search.spelling import Speller
 from vidlib.search.tfidf import SimilarityIndex, fold
 
@@ -416,7 +416,6 @@ def _with_scores(db: sqlite_utils.Database, hashes: list[str], scores: dict[str,
     return items
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 AUTOCOMPLETE_RANK_ALL_MAX = 500
 
 
@@ -427,6 +426,7 @@ def autocomplete(db: sqlite_utils.Database, text: str, limit: int = 10) -> list[
         return []
     needle = " ".join(words)
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    folded = fold(needle)
     suggestions: list[dict[str, Any]] = []
     count = "SELECT count(*) FROM video_fts WHERE video_fts MATCH ?"
     hidden = _flag(FTS_HIDDEN)
@@ -436,7 +436,7 @@ def autocomplete(db: sqlite_utils.Database, text: str, limit: int = 10) -> list[
         # doclist walk each, where joining every linked video took up to 50 ms for a popular
         # category. The same tokens drive the search's name filters, so the counts agree.
         counts = {i: db.execute(count, [f"{_flag(token + str(i))} NOT {hidden}"]).fetchone()[0] for i in names}
-        found = [(not fold(names[i]).startswith(fold(needle)), -n, names[i].translate(_ASCII_LOWER), names[i], n) for i, n in counts.items() if n > 0]
+        found = [(not fold(names[i]).startswith(folded), -n, nocase_key(names[i]), names[i], n) for i, n in counts.items() if n > 0]
         found.sort()
         suggestions += [{"kind": kind, "value": name, "count": n, "hash": None} for *_, name, n in found[:limit]]
     match = "title : (" + fts_query(words) + ")"
@@ -449,7 +449,6 @@ def autocomplete(db: sqlite_utils.Database, text: str, limit: int = 10) -> list[
         [f"({match}) NOT {hidden}", limit],
     )
     suggestions += [{"kind": "title", "value": r["title"], "count": None, "hash": r["hash"]} for r in rows]
-    folded = fold(needle)
     # Names and titles that start with the text first, then the rest; at most ``limit``.
     suggestions.sort(key=lambda s: (not fold(s["value"]).startswith(folded), {"performer": 0, "studio": 1, "category": 2, "title": 3}[s["kind"]]))
     return suggestions[:limit]
