@@ -508,6 +508,13 @@ def run(args, workdir: Path) -> int:
     measure("search: 30-75% word + studio + duration", run_search, common_filtered, args.queries, totals(common_filtered))
     search_rows.append("search: 30-75% word + studio + duration")
 
+    # Autocomplete as the search box asks while typing: 3-5 letters of a title word, or of a
+    # performer's, studio's or category's name.
+    name_sources = titles[:200] + [r[0] for r in db.execute(
+        "SELECT name FROM performers UNION ALL SELECT name FROM studios UNION ALL SELECT name FROM categories ORDER BY 1 LIMIT 200 OFFSET 50")]
+    prefixes = [max(text.split(), key=len).lower()[: rng.randint(3, 5)] for text in rng.sample(name_sources, 80)]
+    measure("autocomplete (3-5 letter prefixes)", lambda q: engine.autocomplete(db, q, 8), prefixes, args.queries)
+
     sample_hashes = [r[0] for r in db.execute("SELECT hash FROM videos ORDER BY hash LIMIT 300 OFFSET 777")]
     sample_hashes = rng.sample(sample_hashes, len(sample_hashes))
     measure("similar videos (limit 24)", lambda h: similar.similar_videos(db, index, h, 0, 24), sample_hashes, args.queries)
