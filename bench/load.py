@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="library seed (default 1)")
     parser.add_argument("--real-videos", type=int, default=3, help="real H.264 files made with ffmpeg (default 3)")
     parser.add_argument("--real-seconds", type=int, default=60, help="length of the first real file, the others 10 s shorter each (default 60: ~40 MB)")
-    parser.add_argument("--url-count", type=int, default=20000, help="requests in the pre-generated mix (default 20000)")
+    parser.add_argument("--url-count", type=int, default=200000, help="requests in the pre-generated mix (default 200000: more than a run sends, so a video's URLs do not come round again)")
     parser.add_argument("--duration", type=float, default=60, help="seconds of the mixed run (default 60)")
     parser.add_argument("--connections", type=int, default=100, help="wrk connections of the mixed and per-route runs (default 100)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -540,7 +540,7 @@ def run(args, workdir: Path) -> int:
     print(f"vidlib: {rev or 'unknown revision'}")
     manifest_path = workdir / MANIFEST
     lib = json.loads(manifest_path.read_text()) if args.reuse and manifest_path.exists() else None
-    wanted = {"videos": args.videos, "seed": args.seed, "reals": args.real_videos, "real_seconds": args.real_seconds, "url_count": args.url_count}
+    wanted = {"videos": args.videos, "seed": args.seed, "reals": args.real_videos, "real_seconds": args.real_seconds}
     if lib is None or any(lib.get(k) != v for k, v in wanted.items()):
         if args.reuse:
             print("nothing to reuse in workdir (no library or other options): building afresh")
@@ -548,6 +548,11 @@ def run(args, workdir: Path) -> int:
         manifest_path.write_text(json.dumps(lib))
     else:
         print(f"reusing the library in {workdir}")
+        if lib.get("url_count") != args.url_count:  # only the request list differs: draw it again
+            db = sqlite3.connect(workdir / "data" / load_config({"DATA_DIR": str(workdir / "data")})["DB_FILENAME"])
+            lib["urls"], lib["url_count"] = make_urls(db, args.seed, args.url_count), args.url_count
+            db.close()
+            manifest_path.write_text(json.dumps(lib))
     if args.build_only:
         return 0
     urls: dict[str, list[str]] = lib["urls"]

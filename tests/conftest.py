@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Every response dumped through a compiled schema is also dumped by marshmallow and compared
+# (vidlib/routes/dumping.py): the whole suite checks the compiled forms.
+os.environ.setdefault("VIDLIB_VERIFY_DUMPS", "1")
+
 from vidlib import create_app  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"

@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     from vidlib.routes import media as media_routes
     from vidlib.routes import pages as page_routes
     from vidlib.routes import search as search_routes
+    from vidlib.json_provider import OrjsonProvider
     from vidlib.state import AppState
 
     config = load_config(test_config)
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
 
         configure_logging(config, "cli" if os.path.basename(sys.argv[0]) == "flask" else "web")
     app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config.update(config)
     if config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -50,7 +52,6 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        JSON_SORT_KEYS=False,
     )
     app_state = AppState(config)
     app_state.ensure_dirs()

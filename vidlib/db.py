@@ -499,3 +499,24 @@ def m006_visible_version(db: sqlite_utils.Database) -> None:
             BEGIN {bump} END;
         """,
     )
+
+
+# Tables whose rows the read API shows (video records, listings, names and their counts).
+_DATA_TABLES = ("videos", "favourites", "media", "video_performers", "video_categories", "performers", "studios", "categories", "content_filters")
+
+
+@migration
+def m007_data_version(db: sqlite_utils.Database) -> None:
+    """``index_state`` row ``data``: a counter bumped by any change to what the read API shows.
+
+    A trigger per insert, update and delete of each table in ``_DATA_TABLES`` bumps it, so a
+    process can keep a listing, name counts or a finished response until the counter moves
+    (vidlib/cache.py) and check it with one row read.
+    """
+    bump = "UPDATE index_state SET version = version + 1 WHERE name = 'data';"
+    triggers = "\n".join(
+        f"CREATE TRIGGER {table}_data_{event.lower()} AFTER {event} ON {table} BEGIN {bump} END;"
+        for table in _DATA_TABLES
+        for event in ("INSERT", "UPDATE", "DELETE")
+    )
+    _run_script(db, "INSERT INTO index_state (name, version) VALUES ('data', 1);\n" + triggers)

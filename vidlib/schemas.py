@@ -125,7 +125,7 @@ class FolderAddSchema(Schema):
 
 
 class RescanArgsSchema(Schema):
-    folder_id = fields.Integer(load_default=None, metadata={"description": "one folder; all folders when absent"})
+    folder_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1), metadata={"description": "one folder; all folders when absent"})
 
 
 class JobsSchema(Schema):

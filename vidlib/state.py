@@ -29,6 +29,18 @@ class AppState:
         self._lock = threading.Lock()
         self._redis = None
         self._index_holder = None
+        self._response_cache = None
+
+    @property
+    def response_cache(self):
+        """This process's cache of finished listing responses (vidlib.cache), None when off."""
+        if self._response_cache is None and self.config.get("RESPONSE_CACHE_MB", 0) > 0:
+            from vidlib.cache import ResponseCache
+
+            with self._lock:
+                if self._response_cache is None:
+                    self._response_cache = ResponseCache(self.config["RESPONSE_CACHE_MB"] << 20)
+        return self._response_cache
 
     @property
     def similarity(self):

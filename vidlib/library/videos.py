@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import random
@@ -81,6 +82,11 @@ def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = T
 def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> str:
     """A uniformly random visible video's hash; ``NotFound`` when the library is empty."""
     rng = rng or random.SystemRandom()
+    ints = _visible_hashes.get(db)
+    if ints is not None:  # the per-process array of visible hashes: no statement at all
+        if not len(ints):
+            raise NotFound("the library has no videos")
+        return f"{int(ints[rng.randrange(len(ints))]):016x}"
     count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {listing_visible_sql('v')}").fetchone()[0]
     if not count:
         raise NotFound("the library has no videos")
@@ -141,6 +147,12 @@ class _VisibleHashes:
 _visible_hashes = _VisibleHashes()
 
 
+def visible_hashes(db: sqlite_utils.Database) -> np.ndarray | None:
+    """Every visible video's hash as a 64-bit integer (kept per process until the visible set
+    changes; the same array object until then), or None when some hash is not 16 hex digits."""
+    return _visible_hashes.get(db)
+
+
 def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:
     """Places ``start`` to ``start + count`` of every visible video in a shuffled order fixed by
     ``seed``, and the number of visible videos.
@@ -187,6 +199,7 @@ def _seeded_page_by_string(db: sqlite_utils.Database, seed: int, start: int, cou
 
 
 SPOTLIGHT_TRIES = 24
+SPOTLIGHT_TRIES_ARRAY = 256  # a row read each (~20 µs): the exact draw below becomes rare
 
 
 def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: random.Random | None = None) -> str:
@@ -197,41 +210,73 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
     resolution. With no candidates, any visible video is picked.
     """
     rng = rng or random.SystemRandom()
-    # Rejection sampling first: a uniform pick (a few ms with the visibility index) accepted
-    # with probability weight / max weight is an exact weighted draw. When candidates are rare
-    # the tries run out and the exact draw over every video below is used (same distribution).
-    count = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {listing_visible_sql('v')}").fetchone()[0]
+    # Rejection sampling first: a uniform pick accepted with probability weight / max weight
+    # is an exact weighted draw. The picks come from the per-process array of visible hashes
+    # (a row read each) or, for imported ids, by offset in the visibility index (a few ms
+    # each). When candidates are rare the tries run out and the exact draw over every video
+    # below is used (same distribution).
+    ints = _visible_hashes.get(db)
+    if ints is not None:
+        count, tries = len(ints), SPOTLIGHT_TRIES_ARRAY
+    else:
+        count, tries = db.execute(f"SELECT COUNT(*) FROM videos v WHERE {listing_visible_sql('v')}").fetchone()[0], SPOTLIGHT_TRIES
     if not count:
         raise NotFound("the library has no videos")
     max_weight = 6
-    for _ in range(SPOTLIGHT_TRIES):
-        offset = rng.randrange(count)
-        row = db.execute(
-            f"""SELECT v.hash,
-                   EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
+    weight_sql = """EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
                    EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
-                   COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
-                FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?""",
-            [config["SPOTLIGHT_MIN_HEIGHT"], offset],
-        ).fetchone()
+                   COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd"""
+    for _ in range(tries):
+        offset = rng.randrange(count)
+        if ints is not None:
+            row = db.execute(f"SELECT v.hash, {weight_sql} FROM videos v WHERE v.hash = ?", [config["SPOTLIGHT_MIN_HEIGHT"], f"{int(ints[offset]):016x}"]).fetchone()
+        else:
+            row = db.execute(
+                f"SELECT v.hash, {weight_sql} FROM videos v WHERE {listing_visible_sql('v')} ORDER BY v.missing, v.hidden, v.added_at LIMIT 1 OFFSET ?",
+                [config["SPOTLIGHT_MIN_HEIGHT"], offset],
+            ).fetchone()
         if row is None:
             break
         weight = (1 + 2 * row["fav"] + 2 * row["teaser"] + row["hd"]) if (row["fav"] or row["teaser"] or row["hd"]) else 0
         if weight and rng.random() * max_weight < weight:
             return row["hash"]
-    rows = db.execute(
-        f"""SELECT v.hash,
-               EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
-               EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
-               COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
-            FROM videos v WHERE {listing_visible_sql('v')}""",
-        [config["SPOTLIGHT_MIN_HEIGHT"]],
-    ).fetchall()
-    candidates = [(r["hash"], 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]) for r in rows if r["fav"] or r["teaser"] or r["hd"]]
-    if not candidates:
+    hashes, cumulative = _spotlight_candidates(db, config)
+    if not hashes:
         return random_hash(db, rng)
-    hashes, weights = zip(*candidates)
-    return rng.choices(hashes, weights=weights, k=1)[0]
+    return hashes[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
+
+
+_spotlight_cache: dict[tuple[str, int, int], tuple[list[str], list[int]]] = {}
+_spotlight_lock = threading.Lock()
+
+
+def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """Every spotlight candidate with its cumulative weight, kept per process until the library
+    changes (``data`` counter, migration 7): reading every video costs ~100 ms at 100,000."""
+    from vidlib.cache import data_version
+
+    key = (db.execute("PRAGMA database_list").fetchone()[2], data_version(db), config["SPOTLIGHT_MIN_HEIGHT"])
+    cached = _spotlight_cache.get(key)
+    if cached is not None:
+        return cached
+    with _spotlight_lock:
+        rows = db.execute(
+            f"""SELECT v.hash,
+                   EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
+                   EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
+                   COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
+                FROM videos v WHERE {listing_visible_sql('v')}""",
+            [config["SPOTLIGHT_MIN_HEIGHT"]],
+        ).fetchall()
+        hashes, cumulative, total = [], [], 0
+        for r in rows:
+            if r["fav"] or r["teaser"] or r["hd"]:
+                total += 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]
+                hashes.append(r["hash"])
+                cumulative.append(total)
+        _spotlight_cache.clear()  # one library per process in practice
+        _spotlight_cache[key] = (hashes, cumulative)
+        return hashes, cumulative
 
 
 def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, page: int, per_page: int) -> tuple[list[dict], int]:

@@ -17,6 +17,7 @@ failed (with a human-readable reason), cancelled.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -52,6 +53,16 @@ def kind_exists(config: dict[str, Any], video_hash: str, kind: str) -> bool:
     return os.path.exists(os.path.join(video_media_dir(config, video_hash), MARKER_FILES[kind]))
 
 
+@functools.lru_cache(maxsize=4096)
+def _preview_names(directory: str, version: str | None) -> tuple[str, ...]:
+    """The preview stills of a finished job, kept per (folder, status row's ``updated_at``): a
+    page of 48 records would otherwise list 48 folders. A regenerated set has a new version."""
+    try:
+        return tuple(sorted(n for n in os.listdir(directory) if n.endswith(".jpg")))
+    except OSError:
+        return ()
+
+
 def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str | None = None) -> dict[str, Any]:
     """The URLs of a generated kind (``{"url": ...}``, plus ``urls`` / ``vtt_url`` where there are several files).
 
@@ -62,10 +73,7 @@ def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str |
     suffix = f"?v={''.join(c for c in version if c.isalnum())}" if version else ""
     if kind == "preview_thumbnails":
         directory = os.path.join(video_media_dir(config, video_hash), "preview")
-        try:
-            names = sorted(n for n in os.listdir(directory) if n.endswith(".jpg"))
-        except OSError:
-            names = []
+        names = _preview_names(directory, version) if version else _preview_names.__wrapped__(directory, None)
         urls = [f"{base}/preview/{n}{suffix}" for n in names]
         return {"url": urls[0] if urls else None, "urls": urls}
     if kind == "seek_thumbnails":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import flask_smorest
+from flask_smorest.utils import resolve_schema_instance
 from webargs.flaskparser import FlaskParser
 
 from vidlib.errors import VidlibError, abort_for
@@ -37,9 +38,18 @@ class _Parser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest Blueprint whose argument validation answers 400."""
+    """flask-smorest Blueprint whose argument validation answers 400 and whose response
+    schemas dump through compiled functions (vidlib.routes.dumping)."""
 
     ARGUMENTS_PARSER = _Parser()
+
+    def response(self, status_code, schema=None, **kwargs):
+        if schema is not None:
+            from vidlib.routes.dumping import compile_dump
+
+            schema = resolve_schema_instance(schema)
+            compile_dump(schema)
+        return super().response(status_code, schema, **kwargs)
 
 
 def check_hash(value: str) -> str:

@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from vidlib import jobs, state
 from vidlib.auth import admin_required
+from vidlib.cache import cached_get
 from vidlib.db import now_iso, write_transaction
 from vidlib.errors import NotFound, VidlibError, abort_for
 from vidlib.library import folders as folder_lib
@@ -149,6 +150,7 @@ def _names(kind: str, args: dict) -> dict:
 
 @blp.route("/get-performers")
 class Performers(MethodView):
+    @cached_get()
     @blp.arguments(NameListArgsSchema, location="query")
     @blp.response(200, NameListSchema)
     def get(self, args):
@@ -158,6 +160,7 @@ class Performers(MethodView):
 
 @blp.route("/get-studios")
 class Studios(MethodView):
+    @cached_get()
     @blp.arguments(NameListArgsSchema, location="query")
     @blp.response(200, NameListSchema)
     def get(self, args):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from flask import request
 from flask.views import MethodView
 
 from vidlib import jobs, state
+from vidlib.cache import cached_get
 from vidlib.errors import NotFound, VidlibError, abort_for
 from vidlib.filters import visible_sql
 from vidlib.routes import Blueprint, check_hash, page_size
@@ -41,6 +43,9 @@ def _index():
 
 @blp.route("/search-videos")
 class SearchVideos(MethodView):
+    # Pages without search words (newest, A-Z, favourites, a performer's page) are the same
+    # for every visitor until the library changes.
+    @cached_get(when=lambda: not request.args.get("q", "").strip())
     @blp.arguments(SearchArgsSchema, location="query")
     @blp.response(200, SearchResultSchema)
     def get(self, args):

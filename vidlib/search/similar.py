@@ -8,7 +8,7 @@ import sqlite_utils
 
 from vidlib.errors import NotFound
 from vidlib.filters import visible_sql
-from vidlib.library.videos import load_videos
+from vidlib.library.videos import load_videos, visible_hashes
 from vidlib.search.tfidf import SimilarityIndex, fold
 
 
@@ -24,14 +24,20 @@ def _visible(db: sqlite_utils.Database, hashes: list[str]) -> set[str]:
 def similar_videos(db: sqlite_utils.Database, index: SimilarityIndex, video_hash: str, start_from: int, limit: int) -> dict[str, Any]:
     """Neighbours ``start_from .. start_from+limit`` of a visible video, hidden ones skipped."""
     want = start_from + limit + 1
-    fetch = max(want * 2, 64)
-    while True:
-        ranked = index.neighbours(video_hash, fetch)
-        visible = _visible(db, [h for h, _ in ranked])
-        shown = [(h, s) for h, s in ranked if h in visible]
-        if len(shown) >= want or len(ranked) < fetch:
-            break
-        fetch *= 4
+    visible_ints = visible_hashes(db)
+    allowed = index.rows_of(visible_ints) if visible_ints is not None else None
+    if allowed is not None:
+        # Which rows are visible, per process until the visible set changes: no statement.
+        shown = index.neighbours(video_hash, want, allowed)
+    else:
+        fetch = max(want * 2, 64)
+        while True:
+            ranked = index.neighbours(video_hash, fetch)
+            visible = _visible(db, [h for h, _ in ranked])
+            shown = [(h, s) for h, s in ranked if h in visible]
+            if len(shown) >= want or len(ranked) < fetch:
+                break
+            fetch *= 4
     window = shown[start_from : start_from + limit]
     scores = dict(window)
     items = load_videos(db, [h for h, _ in window])

@@ -87,6 +87,25 @@ class SimilarityIndex:
     vocabulary_words: list[str]
 
     # -- queries ------------------------------------------------------------------------
+    def rows_of(self, hash_ints: np.ndarray) -> np.ndarray | None:
+        """A boolean per row: is its hash among ``hash_ints`` (hashes as 64-bit integers)?
+        None when some indexed hash is not 16 hex digits. Kept for the last array asked about."""
+        cached = getattr(self, "_rows_of", None)
+        if cached is not None and cached[0] is hash_ints:
+            return cached[1]
+        own = getattr(self, "_hash_ints", False)
+        if own is False:
+            try:
+                own = np.array([int(h, 16) for h in self.hashes], dtype=np.uint64) if all(len(h) == 16 and h == h.lower() for h in self.hashes) else None
+            except ValueError:
+                own = None
+            self._hash_ints = own
+        if own is None:
+            return None
+        mask = np.isin(own, hash_ints)
+        self._rows_of = (hash_ints, mask)
+        return mask
+
     def query_vector(self, text: str):
         """The L2-normalised TF-IDF vector of free text (plain words only).
 
@@ -123,14 +142,19 @@ class SimilarityIndex:
         values = (self.matrix[[self.position[h] for h in known]] @ query_vec.T).toarray().ravel()
         return dict(zip(known, values.tolist()))
 
-    def neighbours(self, video_hash: str, want: int) -> list[tuple[str, float]]:
-        """Up to ``want`` most similar videos, best first; ties broken by hash (stable paging)."""
+    def neighbours(self, video_hash: str, want: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Up to ``want`` most similar videos, best first; ties broken by hash (stable paging).
+
+        ``allowed``: a boolean per row; rows that are False are never returned.
+        """
         row = self.position.get(video_hash)
         if row is None:
             return []
         scores = self.matrix[row] @ self.matrix_t  # 1 x n sparse: only videos sharing a term
         idx, vals = scores.indices, scores.data
         keep = (idx != row) & (vals > 1e-9)
+        if allowed is not None:
+            keep &= allowed[idx]
         idx, vals = idx[keep], vals[keep]
         if len(idx) > want:
             # Everything scoring at least the want-th best (ties included), then an exact sort.
