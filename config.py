@@ -77,7 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_SESSION_DAYS", "int", 30, "How long the dashboard login (an HttpOnly, SameSite=Strict cookie signed with ADMIN_TOKEN) lasts, in days."),
     Setting("ALLOWED_HOSTS", "list", [], "Extra host names (comma-separated) under which a loopback client may use the dashboard without a token; loopback names and this machine's hostname always work."),
     Setting("MAX_PAGE_SIZE", "int", 200, "Largest page size any listing endpoint accepts."),
-    Setting("RESPONSE_CACHE_MB", "int", 8, "Memory per web worker for finished listing responses (name lists, pages without search words), kept until the library changes; 0 turns the cache off."),
+    Setting("RESPONSE_CACHE_MB", "int", 4, "Memory per web worker for finished listing responses (name lists, pages without search words), kept until the library changes; 0 turns the cache off."),
     Setting("DEFAULT_PAGE_SIZE", "int", 48, "Page size used when a request does not ask for one."),
     Setting("WEB_WORKERS", "int", 2, "gunicorn worker processes (gunicorn.conf.py)."),
     Setting("WEB_THREADS", "int", 8, "Threads per gunicorn worker; a playing video or a live transcode holds one while it streams."),

@@ -217,3 +217,25 @@ def test_cache_keeps_to_its_size(app):
     assert cache.get(b"/k19", 2) is None  # another library state
     cache.put(b"/big", 1, b"x" * 600, [])  # over a quarter of the cache: not kept
     assert cache.get(b"/big", 1) is None
+
+
+def test_spotlight_exact_draw_follows_the_weights(app, hashes, monkeypatch):
+    import random
+
+    from vidlib.library import videos
+
+    db = app.extensions["vidlib"].db
+    config = app.extensions["vidlib"].config
+    db.execute("UPDATE videos SET width = 1920, height = 1080 WHERE hash IN (?, ?)", [hashes["mkv"], hashes["mp4"]])
+    db.execute("INSERT INTO favourites (hash, added_at) VALUES (?, 'now')", [hashes["mp4"]])  # weight 1 + 2 + 1 = 4 against 2
+    monkeypatch.setattr(videos, "SPOTLIGHT_TRIES_ARRAY", 0)  # always the exact draw over the kept candidates
+    rng = random.Random(7)
+    picks = [videos.spotlight_hash(db, config, rng) for _ in range(900)]
+    assert set(picks) == {hashes["mkv"], hashes["mp4"]}
+    assert 1.6 < picks.count(hashes["mp4"]) / picks.count(hashes["mkv"]) < 2.5
+    # The candidates are kept until the library changes, then read again.
+    kept = videos._spotlight_candidates(db, config)
+    assert videos._spotlight_candidates(db, config) is kept
+    db.execute("DELETE FROM favourites")
+    assert videos._spotlight_candidates(db, config) is not kept
+    assert {videos.spotlight_hash(db, config, rng) for _ in range(50)} == {hashes["mkv"], hashes["mp4"]}

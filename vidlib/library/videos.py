@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import heapq
 import random
@@ -241,18 +240,20 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
         if weight and rng.random() * max_weight < weight:
             return row["hash"]
     hashes, cumulative = _spotlight_candidates(db, config)
-    if not hashes:
+    if not len(hashes):
         return random_hash(db, rng)
-    return hashes[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
+    pick = int(np.searchsorted(cumulative, rng.random() * float(cumulative[-1]), side="right"))
+    return hashes[pick].decode()
 
 
-_spotlight_cache: dict[tuple[str, int, int], tuple[list[str], list[int]]] = {}
+_spotlight_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
 _spotlight_lock = threading.Lock()
 
 
-def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> tuple[list[str], list[int]]:
-    """Every spotlight candidate with its cumulative weight, kept per process until the library
-    changes (``data`` counter, migration 7): reading every video costs ~100 ms at 100,000."""
+def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Every spotlight candidate's hash (bytes) with its cumulative weight, kept per process
+    until the library changes (``data`` counter, migration 7): reading every video costs
+    ~100 ms at 100,000. Arrays, not lists: ~20 bytes a candidate."""
     from vidlib.cache import data_version
 
     key = (db.execute("PRAGMA database_list").fetchone()[2], data_version(db), config["SPOTLIGHT_MIN_HEIGHT"])
@@ -260,23 +261,23 @@ def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> 
     if cached is not None:
         return cached
     with _spotlight_lock:
-        rows = db.execute(
+        cursor = db.execute(
             f"""SELECT v.hash,
-                   EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS fav,
-                   EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done') AS teaser,
-                   COALESCE(MIN(v.width, v.height) >= ?, 0) AS hd
+                   1 + 2 * EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash)
+                     + 2 * EXISTS (SELECT 1 FROM media m WHERE m.hash = v.hash AND m.kind = 'teaser_large' AND m.status = 'done')
+                     + COALESCE(MIN(v.width, v.height) >= ?, 0) AS weight
                 FROM videos v WHERE {listing_visible_sql('v')}""",
             [config["SPOTLIGHT_MIN_HEIGHT"]],
-        ).fetchall()
-        hashes, cumulative, total = [], [], 0
-        for r in rows:
-            if r["fav"] or r["teaser"] or r["hd"]:
-                total += 1 + 2 * r["fav"] + 2 * r["teaser"] + r["hd"]
-                hashes.append(r["hash"])
-                cumulative.append(total)
+        )
+        hashes, weights = [], []
+        for video_hash, weight in cursor:  # streamed: no list of 100,000 rows
+            if weight > 1:  # a favourite, a large teaser or HD
+                hashes.append(video_hash.encode())
+                weights.append(weight)
+        result = (np.array(hashes, dtype=f"S{max((len(h) for h in hashes), default=1)}"), np.cumsum(np.array(weights, dtype=np.int64)))
         _spotlight_cache.clear()  # one library per process in practice
-        _spotlight_cache[key] = (hashes, cumulative)
-        return hashes, cumulative
+        _spotlight_cache[key] = result
+        return result
 
 
 def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, page: int, per_page: int) -> tuple[list[dict], int]:
