@@ -111,6 +111,13 @@ def _splitmix64(x):  # noqa: ANN001, ANN202 - numpy uint64 arrays or a Python in
     return x ^ (x >> np.uint64(31))
 
 
+def hash_int(video_hash: str) -> int:
+    """A 16-hex-digit (lowercase) hash as a 64-bit number; ValueError for any other id."""
+    if len(video_hash) != 16 or video_hash != video_hash.lower():
+        raise ValueError(video_hash)
+    return int(video_hash, 16)
+
+
 class _VisibleHashes:
     """Per process: the visible videos' hashes as 64-bit integers, rebuilt when the ``visible``
     counter (migration 6: bumped by triggers whenever a video is added, removed, goes missing
@@ -131,10 +138,10 @@ class _VisibleHashes:
             cached = self._cache.get(path)
             if cached is not None and cached[0] == version:
                 return cached[1]
-            rows = [h for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")]
+            # Streamed from the cursor into the array: a list of 100,000 hash strings would stay
+            # behind as ~10 MB of the process's memory after it is freed.
             try:
-                ints = np.array([int(h, 16) for h in rows if len(h) == 16], dtype=np.uint64)
-                array = ints if len(ints) == len(rows) and all(h == h.lower() for h in rows) else None
+                array = np.fromiter((hash_int(h) for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")), dtype=np.uint64)
             except ValueError:
                 array = None
             if len(self._cache) >= 8:  # one library per process in practice; tests make many

@@ -95,14 +95,22 @@ class SimilarityIndex:
             return cached[1]
         own = getattr(self, "_hash_ints", False)
         if own is False:
+            from vidlib.library.videos import hash_int
+
             try:
-                own = np.array([int(h, 16) for h in self.hashes], dtype=np.uint64) if all(len(h) == 16 and h == h.lower() for h in self.hashes) else None
+                own = np.fromiter((hash_int(h) for h in self.hashes), dtype=np.uint64, count=len(self.hashes))
             except ValueError:
                 own = None
             self._hash_ints = own
         if own is None:
             return None
-        mask = np.isin(own, hash_ints)
+        # np.isin sorts both arrays together (a few MB of temporaries); a sorted copy of the
+        # visible hashes and a binary search per indexed hash need less.
+        ordered = np.sort(hash_ints)
+        places = np.searchsorted(ordered, own)
+        places[places == len(ordered)] = 0
+        mask = ordered[places] == own if len(ordered) else np.zeros(len(own), dtype=bool)
+        del ordered, places
         self._rows_of = (hash_ints, mask)
         return mask
 
