@@ -18,7 +18,9 @@ threads = _config["WEB_THREADS"]
 timeout = _config["WEB_TIMEOUT"]
 graceful_timeout = _config["WEB_GRACEFUL_TIMEOUT"]
 keepalive = 5
-sendfile = True  # /video/<hash> hands files to the kernel (wsgi.file_wrapper)
+# sendfile: /video/<hash> hands files to the kernel (wsgi.file_wrapper). gunicorn's ``sendfile``
+# setting is the --no-sendfile switch: any value set here (even True) turns sendfile *off*, so
+# it is left unset (tests/test_stack.py checks gunicorn reads this file with sendfile on).
 accesslog = _config["ACCESS_LOG"] or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 control_socket_disable = True  # gunicorn >= 25 opens a control socket in the working dir otherwise

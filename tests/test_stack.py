@@ -198,3 +198,18 @@ def test_gunicorn_conf_is_quiet_on_loopback_and_uses_threads(tmp_path):
     text = _gunicorn_output_until(_env(tmp_path / "data", port), "Booting worker")
     assert "Using worker: gthread" in text and f"127.0.0.1:{port}" in text
     assert "ADMIN_TOKEN" not in text
+
+
+def test_gunicorn_conf_keeps_sendfile_on(tmp_path):
+    # gunicorn's ``sendfile`` setting is its --no-sendfile switch: any value in the config file
+    # (even True) turned sendfile off, and /video bytes went through Python 256 KiB at a time.
+    probe = (
+        "import sys; sys.argv = ['gunicorn', '-c', 'gunicorn.conf.py', 'wsgi:app']\n"
+        "from gunicorn.app.wsgiapp import WSGIApplication\n"
+        "cfg = WSGIApplication('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
+        "print(cfg.sendfile, cfg.worker_class_str, cfg.threads)\n"
+    )
+    env = {k: v for k, v in _env(tmp_path / "data", free_port()).items() if k != "SENDFILE"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["True", "gthread"], done.stdout
