@@ -245,3 +245,22 @@ def test_spotlight_exact_draw_follows_the_weights(app, hashes, monkeypatch):
     db.execute("DELETE FROM favourites")
     assert videos._spotlight_candidates(db, config) is not kept
     assert {videos.spotlight_hash(db, config, rng) for _ in range(50)} == {hashes["mkv"], hashes["mp4"]}
+
+
+def test_name_counts_are_kept_until_the_library_changes(app, client, hashes):
+    from vidlib.library import videos
+
+    db = app.extensions["vidlib"].db
+
+    def suggestion(prefix):
+        found = [s for s in client.get("/search/autocomplete", query_string={"q": prefix}).get_json() if s["kind"] == "studio"]
+        return {s["value"]: s["count"] for s in found}
+
+    acme = db.execute("SELECT COUNT(*) FROM videos v JOIN studios s ON s.id = v.studio_id WHERE s.name = 'Acme Studio' AND v.missing = 0 AND v.hidden = 0").fetchone()[0]
+    assert acme > 0 and suggestion("acm") == {"Acme Studio": acme}
+    assert videos.visible_name_counts(db, "studios") is videos.visible_name_counts(db, "studios")  # kept
+    # A video going missing (as a scan would mark it) changes the count at once.
+    db.execute("UPDATE videos SET missing = 1 WHERE hash = (SELECT v.hash FROM videos v JOIN studios s ON s.id = v.studio_id WHERE s.name = 'Acme Studio' LIMIT 1)")
+    assert suggestion("acm") == ({"Acme Studio": acme - 1} if acme > 1 else {})
+    by_count = {n["name"]: n["count"] for n in client.get("/api/get-studios?sort=count").get_json()["items"]}
+    assert by_count.get("Acme Studio", 0) == acme - 1
