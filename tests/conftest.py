@@ -48,8 +48,8 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
-# name -> ffmpeg arguments after the inputs (inputs: testsrc2 video, sine audio)
-def _make(path: Path, seconds: float = 2.0, size: str = "320x240", audio: bool = True, extra: tuple[str, ...] = (), video_codec: tuple[str, ...] = ("-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast")) -> None:
+def make_video(path: Path, seconds: float = 2.0, size: str = "320x240", audio: bool = True, extra: tuple[str, ...] = (), video_codec: tuple[str, ...] = ("-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast")) -> None:
+    """A test video at ``path``: testsrc2 (and a sine tone), H.264 + AAC unless told otherwise."""
     inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
     if audio:
         inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
@@ -66,7 +66,7 @@ def sample_videos(tmp_path_factory) -> dict[str, Path]:
 
     def add(key: str, name: str, **kwargs) -> None:
         path = root / name
-        _make(path, **kwargs)
+        make_video(path, **kwargs)
         files[key] = path
 
     add("mp4", "Acme Studio - 2023-05-01 - Jane Doe, John Roe - Beach Day.mp4")
@@ -78,7 +78,7 @@ def sample_videos(tmp_path_factory) -> dict[str, Path]:
     add("hostile", "it's a $(touch pwned) `x` \"quoted\" & more; #1.mp4", seconds=1.0)
     # Rotated: same picture, display matrix says 90 degrees.
     rotated_src = root / "rotated_src.mp4"
-    _make(rotated_src, seconds=1.0, audio=False)
+    make_video(rotated_src, seconds=1.0, audio=False)
     files["rotated"] = root / "Rotated Phone Clip.mp4"
     ffmpeg("-i", str(rotated_src), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(files["rotated"]))
     rotated_src.unlink()
@@ -271,6 +271,17 @@ def redis_url(redis_server):
 # -- gunicorn --------------------------------------------------------------------------------
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds; always reaped."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -311,8 +322,4 @@ def gunicorn_server(tmp_path):
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=15)

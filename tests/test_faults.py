@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, scan, wait_until
+from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, scan, stop_process, wait_until
 
 
 @pytest.fixture()
@@ -33,16 +33,6 @@ def _worker(app, redis_url: str, log_path: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDLIB_")}
     env.update(VIDLIB_DATA_DIR=app.config["DATA_DIR"], VIDLIB_MEDIA_DIR=app.config["MEDIA_DIR"], VIDLIB_REDIS_URL=redis_url, VIDLIB_SCAN_ON_START="false")
     return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _status(client, video_hash: str, kind: str) -> str:
@@ -94,7 +84,7 @@ def test_redis_killed_and_restarted(make_app, library, sample_videos, private_re
         if "Traceback" in text:  # RQ logs one when a job ends while Redis is away; the worker goes on
             assert "found an unhandled exception" in text and "starting again once Redis answers" in text, text[-3000:]
     finally:
-        _stop(worker)
+        stop_process(worker)
 
 
 def _aof_holds(directory: Path, needle: str) -> bool:
@@ -125,7 +115,7 @@ def test_jobs_queued_before_a_redis_kill_run_after_it(make_app, library, sample_
     try:
         wait_until(lambda: {_status(client, h, "poster") for h in hashes} == {"done"}, timeout=120, message="the posters")
     finally:
-        _stop(worker)
+        stop_process(worker)
     text = (tmp_path / "worker.log").read_text(errors="replace")
     assert ("requeued poster" in text) is (not redis_keeps_its_files), text[-3000:]
 
@@ -208,7 +198,7 @@ def test_full_media_disk_fails_jobs_with_the_reason_and_corrupts_nothing(make_ap
     try:
         wait_until(lambda: {_status(client, video_hash, kind) for kind in kinds} == {"done"}, timeout=120, message="the retried jobs")
     finally:
-        _stop(worker)
+        stop_process(worker)
     assert poster.read_bytes()[:3] == b"\xff\xd8\xff"  # a whole JPEG again
 
 
@@ -284,7 +274,7 @@ def test_web_worker_and_watcher_write_the_database_at_once(make_app, library, ti
         for thread in threads:
             thread.join(timeout=60)
         for proc in (worker, watcher):
-            _stop(proc)
+            stop_process(proc)
     assert counts["requests"] > 200
     assert failures == [], failures[:10]
     logs = Path(app.config["DATA_DIR"]) / "logs"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, ffmpeg, scan, wait_until
+from tests.conftest import ROOT, RedisProcess, add_folder, copy_sample, make_video, scan, wait_until
 from tests.test_media import check_teaser, hash_of, media_dir, queue_media, statuses, visible_outputs
 
 # The large teaser of the 30 s video: 4 x 5 s at 640 px with the medium preset, one thread
@@ -34,11 +34,7 @@ SLOW_TEASER = {
 @pytest.fixture(scope="module")
 def thirty_seconds(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("long") / "Thirty Seconds.mp4"
-    ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:duration=30",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
-    )
+    make_video(path, seconds=30, size="640x360")
     return path
 
 

@@ -377,6 +377,14 @@ def _player_state(page) -> dict:
     )
 
 
+def _play(page, url: str, at: float, what: str) -> float:
+    """Open a watch page, start the player muted, and wait until it plays from ``at`` seconds."""
+    page.goto(url)
+    page.wait_for_selector(".player video")
+    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+    return _wait_playing_from(page, at, what)
+
+
 def _wait_playing_from(page, at: float, what: str) -> float:
     """Wait until the element shows a picture at ``at`` s of the video or later and plays on; returns the seconds it took."""
     started = time.monotonic()
@@ -426,10 +434,7 @@ def test_a_finished_live_stream_plays_again_from_the_start(server, browser):
     context = browser.new_context()
     page = context.new_page()
     try:
-        page.goto(f"{server.base}/watch/{server.hashes['hevc.mkv']}")
-        page.wait_for_selector(".player video")
-        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
-        _wait_playing_from(page, 0.3, "hevc.mkv")
+        _play(page, f"{server.base}/watch/{server.hashes['hevc.mkv']}", 0.3, "hevc.mkv")
         page.keyboard.press("9")
         page.wait_for_function("() => document.querySelector('video').ended", timeout=20000)
         page.keyboard.press("k")
@@ -444,10 +449,7 @@ def test_a_long_pause_lets_the_live_stream_go_and_play_resumes_in_place(server, 
     context.add_init_script("localStorage.setItem('vidlib.pauseReleaseMs', '300')")
     page = context.new_page()
     try:
-        page.goto(f"{server.base}/watch/{server.hashes['hevc.mkv']}")
-        page.wait_for_selector(".player video")
-        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
-        _wait_playing_from(page, 1.0, "hevc.mkv")
+        _play(page, f"{server.base}/watch/{server.hashes['hevc.mkv']}", 1.0, "hevc.mkv")
         page.locator(".player .surface").focus()
         page.keyboard.press("k")
         wait_until(lambda: _player_state(page)["paused"], timeout=5, message="the pause")
@@ -477,10 +479,7 @@ def test_the_player_falls_back_when_the_first_source_shows_no_picture(server, br
     page = context.new_page()
     try:
         assert [s["mode"] for s in server.json(f"/api/get-video-data/{video_hash}")["sources"]] == ["direct", "transcode"]
-        page.goto(f"{server.base}/watch/{video_hash}")
-        page.wait_for_selector(".player video")
-        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
-        _wait_playing_from(page, 0.3, "hevc.mkv after the fallback")
+        _play(page, f"{server.base}/watch/{video_hash}", 0.3, "hevc.mkv after the fallback")
         state = _player_state(page)
         assert state["mode"] == "transcode" and state["w"] == 320
     finally:
@@ -516,10 +515,7 @@ def test_pretranscode_becomes_the_first_source_and_is_served_with_range(server, 
     # The player takes it and seeks in it natively (no stream restart, no ffmpeg).
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{server.base}/watch/{video_hash}")
-    page.wait_for_selector(".player video")
-    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
-    _wait_playing_from(page, 0.3, "the pre-transcoded file")
+    _play(page, f"{server.base}/watch/{video_hash}", 0.3, "the pre-transcoded file")
     assert _player_state(page)["mode"] == "pretranscoded"
     page.keyboard.press("5")
     _wait_playing_from(page, 0.5 * SECONDS - 0.05, "the pre-transcoded file after a seek")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, ffmpeg, free_port, wait_until
+from tests.conftest import ROOT, free_port, make_video, wait_until
 from vidlib.redisd import server_args
 
 BIN = Path(sys.executable).parent
@@ -28,11 +28,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def film(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("film") / "Studio - Ann Example - Long Night.mp4"
-    ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
-        "-f", "lavfi", "-i", "sine=frequency=440:duration=60",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
-    )  # fmt: skip
+    make_video(path, seconds=60, size="1280x720")
     return path
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from tests.conftest import ROOT, add_folder, copy_sample, distinct_copy, scan, wait_until
+from tests.conftest import ROOT, add_folder, copy_sample, distinct_copy, scan, stop_process, wait_until
 from vidlib.db import now_iso, write_transaction
 from vidlib.jobs import folder_lock
 from vidlib.library.hashing import oshash
@@ -589,12 +589,7 @@ def test_flask_watch_command(make_app, redis_url, library, sample_videos, tmp_pa
         assert db.execute("SELECT folder_id FROM videos").fetchone()[0] == folder_id
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
 
 
 def test_watcher_log_lines_carry_their_folder(watch_stack, library, sample_videos, caplog):
