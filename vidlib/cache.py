@@ -2,8 +2,9 @@
 
 Migration 7 keeps an ``index_state`` row ``data`` that triggers bump on every change to what
 the read API shows (videos, favourites, preview media, names and their links, content
-filters). :func:`data_version` reads it (one row), and anything computed from the library
-can be kept while it stays the same.
+filters). :func:`data_version` reads it (one row), and :func:`kept` keeps anything computed
+from the library while it stays the same (the visible-hash array, per-name counts, the
+spotlight's candidates).
 
 :class:`ResponseCache` keeps finished responses of the listings every visitor asks for alike
 (performers and studios with their counts, the newest, A–Z and favourites pages, a
@@ -19,7 +20,7 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import sqlite_utils
 from flask import Response, request
@@ -27,9 +28,33 @@ from flask import Response, request
 from vidlib import state
 
 
-def data_version(db: sqlite_utils.Database) -> int:
-    """The ``data`` counter: it moves whenever something the read API shows changes."""
-    return db.execute("SELECT version FROM index_state WHERE name = 'data'").fetchone()[0]
+def data_version(db: sqlite_utils.Database, counter: str = "data") -> int:
+    """An ``index_state`` counter: ``data`` moves whenever something the read API shows changes,
+    ``visible`` whenever the set of visible videos may have changed (migration 6)."""
+    return db.execute("SELECT version FROM index_state WHERE name = ?", [counter]).fetchone()[0]
+
+
+_kept: dict[tuple[str, Hashable], tuple[int, Any]] = {}
+_kept_lock = threading.Lock()
+
+
+def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], counter: str = "data") -> Any:
+    """``compute()``, kept per process and database file until ``counter`` moves; the same object
+    until then. Computed once even when several threads ask at the same moment."""
+    place = (db.execute("PRAGMA database_list").fetchone()[2], key)
+    version = data_version(db, counter)  # before computing: a change meanwhile makes it stale
+    entry = _kept.get(place)
+    if entry is not None and entry[0] == version:
+        return entry[1]
+    with _kept_lock:
+        entry = _kept.get(place)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+        value = compute()
+        if len(_kept) >= 64:  # a few values per library; tests open many libraries
+            _kept.clear()
+        _kept[place] = (version, value)
+        return value
 
 
 class ResponseCache:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
-import threading
 from typing import Any
 
 import numpy as np
 import sqlite_utils
 
+from vidlib.cache import kept
 from vidlib.errors import NotFound
 from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library import records
@@ -81,7 +81,7 @@ def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = T
 def random_hash(db: sqlite_utils.Database, rng: random.Random | None = None) -> str:
     """A uniformly random visible video's hash; ``NotFound`` when the library is empty."""
     rng = rng or random.SystemRandom()
-    ints = _visible_hashes.get(db)
+    ints = visible_hashes(db)
     if ints is not None:  # the per-process array of visible hashes: no statement at all
         if not len(ints):
             raise NotFound("the library has no videos")
@@ -118,45 +118,21 @@ def hash_int(video_hash: str) -> int:
     return int(video_hash, 16)
 
 
-class _VisibleHashes:
-    """Per process: the visible videos' hashes as 64-bit integers, rebuilt when the ``visible``
-    counter (migration 6: bumped by triggers whenever a video is added, removed, goes missing
-    or is hidden) says the set changed. 8 bytes a video (0.8 MB at 100,000)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[int, np.ndarray | None]] = {}
-
-    def get(self, db: sqlite_utils.Database) -> np.ndarray | None:
-        """The array, or None when a visible hash is not 16 hex digits (an imported id)."""
-        path = db.execute("PRAGMA database_list").fetchone()[2]
-        version = db.execute("SELECT version FROM index_state WHERE name = 'visible'").fetchone()[0]
-        cached = self._cache.get(path)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        with self._lock:
-            cached = self._cache.get(path)
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            # Streamed from the cursor into the array: a list of 100,000 hash strings would stay
-            # behind as ~10 MB of the process's memory after it is freed.
-            try:
-                array = np.fromiter((hash_int(h) for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")), dtype=np.uint64)
-            except ValueError:
-                array = None
-            if len(self._cache) >= 8:  # one library per process in practice; tests make many
-                self._cache.clear()
-            self._cache[path] = (version, array)
-            return array
-
-
-_visible_hashes = _VisibleHashes()
-
-
 def visible_hashes(db: sqlite_utils.Database) -> np.ndarray | None:
-    """Every visible video's hash as a 64-bit integer (kept per process until the visible set
-    changes; the same array object until then), or None when some hash is not 16 hex digits."""
-    return _visible_hashes.get(db)
+    """Every visible video's hash as a 64-bit integer, kept per process until the ``visible``
+    counter (migration 6: bumped by triggers whenever a video is added, removed, goes missing
+    or is hidden) moves; the same array object until then. 8 bytes a video (0.8 MB at
+    100,000). None when a visible hash is not 16 hex digits (an imported id)."""
+
+    def build() -> np.ndarray | None:
+        # Streamed from the cursor into the array: a list of 100,000 hash strings would stay
+        # behind as ~10 MB of the process's memory after it is freed.
+        try:
+            return np.fromiter((hash_int(h) for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")), dtype=np.uint64)
+        except ValueError:
+            return None
+
+    return kept(db, "visible hashes", build, counter="visible")
 
 
 def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:
@@ -167,10 +143,10 @@ def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) ->
     (as a 64-bit number) XOR a SplitMix64 of the seed, then by hash. So the same seed on the
     same library gives the same sequence, and adding a video does not reshuffle the others.
     The hashes are kept per process as one numpy array until the set of visible videos changes
-    (``_VisibleHashes``), so a page is a vectorised mix and a partial sort: ~2 ms instead of
+    (:func:`visible_hashes`), so a page is a vectorised mix and a partial sort: ~2 ms instead of
     ~100 ms of BLAKE2b over every hash at 100,000 videos (the home page asks for one per visit).
     """
-    ints = _visible_hashes.get(db)
+    ints = visible_hashes(db)
     if ints is None:
         return _seeded_page_by_string(db, seed, start, count)
     total = len(ints)
@@ -221,7 +197,7 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
     # (a row read each) or, for imported ids, by offset in the visibility index (a few ms
     # each). When candidates are rare the tries run out and the exact draw over every video
     # below is used (same distribution).
-    ints = _visible_hashes.get(db)
+    ints = visible_hashes(db)
     if ints is not None:
         count, tries = len(ints), SPOTLIGHT_TRIES_ARRAY
     else:
@@ -253,21 +229,12 @@ def spotlight_hash(db: sqlite_utils.Database, config: dict[str, Any], rng: rando
     return hashes[pick].decode()
 
 
-_spotlight_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
-_spotlight_lock = threading.Lock()
-
-
 def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Every spotlight candidate's hash (bytes) with its cumulative weight, kept per process
     until the library changes (``data`` counter, migration 7): reading every video costs
     ~100 ms at 100,000. Arrays, not lists: ~20 bytes a candidate."""
-    from vidlib.cache import data_version
 
-    key = (db.execute("PRAGMA database_list").fetchone()[2], data_version(db), config["SPOTLIGHT_MIN_HEIGHT"])
-    cached = _spotlight_cache.get(key)
-    if cached is not None:
-        return cached
-    with _spotlight_lock:
+    def build() -> tuple[np.ndarray, np.ndarray]:
         cursor = db.execute(
             f"""SELECT v.hash,
                    1 + 2 * EXISTS (SELECT 1 FROM favourites f WHERE f.hash = v.hash)
@@ -281,10 +248,9 @@ def _spotlight_candidates(db: sqlite_utils.Database, config: dict[str, Any]) -> 
             if weight > 1:  # a favourite, a large teaser or HD
                 hashes.append(video_hash.encode())
                 weights.append(weight)
-        result = (np.array(hashes, dtype=f"S{max((len(h) for h in hashes), default=1)}"), np.cumsum(np.array(weights, dtype=np.int64)))
-        _spotlight_cache.clear()  # one library per process in practice
-        _spotlight_cache[key] = result
-        return result
+        return np.array(hashes, dtype=f"S{max((len(h) for h in hashes), default=1)}"), np.cumsum(np.array(weights, dtype=np.int64))
+
+    return kept(db, ("spotlight", config["SPOTLIGHT_MIN_HEIGHT"]), build)
 
 
 def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, page: int, per_page: int) -> tuple[list[dict], int]:
@@ -292,7 +258,7 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
 
     The total and the A–Z page only test whether a name has *a* visible video (an index probe
     that stops at the first) and count the videos of the names on the page; only sorting by
-    count needs every name's count (:func:`_visible_counts`).
+    count needs every name's count (:func:`visible_name_counts`).
     """
     vis = visible_sql("v")
     if kind == "performers":
@@ -310,7 +276,7 @@ def name_counts(db: sqlite_utils.Database, kind: str, q: str | None, sort: str, 
         params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     offset = (page - 1) * per_page
     if sort == "count":
-        counts = _visible_counts(db, kind)
+        counts = visible_name_counts(db, kind)
         names = [(counts[i], name) for i, name in db.execute(f"SELECT n.id, n.name FROM {table} n WHERE 1{name_filter}", params) if counts.get(i, 0) > 0]
         names.sort(key=lambda c: (-c[0], nocase_key(c[1])))
         return [{"name": name, "count": count} for count, name in names[offset : offset + per_page]], len(names)
@@ -351,36 +317,21 @@ _COUNT_SQL = {
 }
 
 
-def _visible_counts(db: sqlite_utils.Database, kind: str) -> dict[int, int]:
+def visible_name_counts(db: sqlite_utils.Database, kind: str) -> dict[int, int]:
     """Visible videos per performer, studio or category id: all links minus those of invisible
-    videos, kept per process until the library changes (``data`` counter, migration 7).
+    videos, kept per process until the library changes (``data`` counter, migration 7). The
+    dict is shared: do not change it.
 
     Joining every link to its video to test visibility costs a lookup per link (270 ms for the
     300,000 performer links of a 100,000-video library); this reads two indexes (20 ms), once
     per library state: the by-count listings and autocomplete then look counts up.
     """
-    from vidlib.cache import data_version
 
-    key = (db.execute("PRAGMA database_list").fetchone()[2], data_version(db), kind)
-    counts = _name_counts_cache.get(key)
-    if counts is not None:
+    def build() -> dict[int, int]:
+        all_links, invisible = _COUNT_SQL[kind]
+        counts = dict(db.execute(all_links).fetchall())
+        for name_id, hidden in db.execute(invisible):
+            counts[name_id] -= hidden
         return counts
-    all_links, invisible = _COUNT_SQL[kind]
-    counts = dict(db.execute(all_links).fetchall())
-    for name_id, hidden in db.execute(invisible):
-        counts[name_id] -= hidden
-    with _name_counts_lock:
-        if any(k[:2] != key[:2] for k in _name_counts_cache):  # another library state: drop it
-            _name_counts_cache.clear()
-        _name_counts_cache[key] = counts
-    return counts
 
-
-_name_counts_cache: dict[tuple[str, int, str], dict[int, int]] = {}
-_name_counts_lock = threading.Lock()
-
-
-def visible_name_counts(db: sqlite_utils.Database, kind: str) -> dict[int, int]:
-    """Visible videos per id of ``kind`` (performers, studios or categories); see _visible_counts.
-    The dict is shared: do not change it."""
-    return _visible_counts(db, kind)
+    return kept(db, ("name counts", kind), build)

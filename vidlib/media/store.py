@@ -53,14 +53,17 @@ def kind_exists(config: dict[str, Any], video_hash: str, kind: str) -> bool:
     return os.path.exists(os.path.join(video_media_dir(config, video_hash), MARKER_FILES[kind]))
 
 
-@functools.lru_cache(maxsize=4096)
-def _preview_names(directory: str, version: str | None) -> tuple[str, ...]:
-    """The preview stills of a finished job, kept per (folder, status row's ``updated_at``): a
-    page of 48 records would otherwise list 48 folders. A regenerated set has a new version."""
+def _preview_names(directory: str) -> tuple[str, ...]:
+    """The preview stills in ``directory``, in time order (none when it cannot be read)."""
     try:
         return tuple(sorted(n for n in os.listdir(directory) if n.endswith(".jpg")))
     except OSError:
         return ()
+
+
+# Kept per (folder, status row's ``updated_at``): a page of 48 records would otherwise list 48
+# folders, and a regenerated set has a new version.
+_kept_preview_names = functools.lru_cache(maxsize=4096)(lambda directory, version: _preview_names(directory))
 
 
 def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str | None = None) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str |
     suffix = f"?v={''.join(c for c in version if c.isalnum())}" if version else ""
     if kind == "preview_thumbnails":
         directory = os.path.join(video_media_dir(config, video_hash), "preview")
-        names = _preview_names(directory, version) if version else _preview_names.__wrapped__(directory, None)
+        names = _kept_preview_names(directory, version) if version else _preview_names(directory)
         urls = [f"{base}/preview/{n}{suffix}" for n in names]
         return {"url": urls[0] if urls else None, "urls": urls}
     if kind == "seek_thumbnails":

@@ -8,7 +8,7 @@ import sqlite_utils
 
 from vidlib.errors import NotFound
 from vidlib.filters import visible_sql
-from vidlib.library.videos import load_videos, visible_hashes
+from vidlib.library.videos import load_videos, visible_hashes, visible_name_counts
 from vidlib.search.tfidf import SimilarityIndex, fold
 
 
@@ -47,29 +47,18 @@ def similar_videos(db: sqlite_utils.Database, index: SimilarityIndex, video_hash
 
 
 def _visible_counts(db: sqlite_utils.Database, kind: str, names: list[str]) -> dict[str, int]:
-    """Visible video counts of those of ``names`` that have any (casefolded name -> count)."""
+    """Visible video counts of those of ``names`` that have any (casefolded name -> count), from
+    the per-process counts of every name (the same as the by-count listings show)."""
     import json
 
-    if kind == "performers":
-        sql = (
-            "SELECT n.name, COUNT(*) FROM performers n JOIN video_performers l ON l.performer_id = n.id JOIN videos v ON v.hash = l.hash "
-            f"WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
-        )
-    else:
-        sql = f"SELECT n.name, COUNT(*) FROM studios n JOIN videos v ON v.studio_id = n.id WHERE n.name IN (SELECT value FROM json_each(?)) AND {visible_sql('v')} GROUP BY n.id"
-    return {name.casefold(): count for name, count in db.execute(sql, [json.dumps(names)])}
+    counts = visible_name_counts(db, kind)
+    rows = db.execute(f"SELECT id, name FROM {kind} WHERE name IN (SELECT value FROM json_each(?))", [json.dumps(names)])
+    return {name.casefold(): counts[name_id] for name_id, name in rows if counts.get(name_id, 0) > 0}
 
 
 def _visible_names(db: sqlite_utils.Database, kind: str, names: list[str]) -> set[str]:
-    """The (casefolded) names of ``names`` with at least one visible video; stops at the first one of each."""
-    import json
-
-    if kind == "performers":
-        table, has_visible = "performers", f"SELECT 1 FROM video_performers l JOIN videos v ON v.hash = l.hash WHERE l.performer_id = n.id AND {visible_sql('v')}"
-    else:
-        table, has_visible = "studios", f"SELECT 1 FROM videos v WHERE v.studio_id = n.id AND {visible_sql('v')}"
-    sql = f"SELECT n.name FROM {table} n WHERE n.name IN (SELECT value FROM json_each(?)) AND EXISTS ({has_visible})"
-    return {name.casefold() for (name,) in db.execute(sql, [json.dumps(names)])}
+    """The (casefolded) names of ``names`` with at least one visible video."""
+    return set(_visible_counts(db, kind, names))
 
 
 def similar_names(db: sqlite_utils.Database, index: SimilarityIndex, kind: str, name: str, limit: int) -> dict[str, Any]:
