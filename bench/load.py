@@ -19,6 +19,10 @@ work dir (``vidlib.redisd.server_args``) and ``gunicorn -c gunicorn.conf.py wsgi
     p50/p90/p99/max, non-2xx/3xx responses and socket errors, and the CPU time the gunicorn
     workers, wrk and the rest of the machine used (on 2 cores, wrk and gunicorn share them);
   * the same mix at ``--low-connections`` (4): latency without a queue in front of the workers;
+  * paced: the same mix at ``--connections`` (100) visitors who each wait between requests
+    (a think time of connections/rate, drawn from 0.5x to 1.5x of it), so the offered load is
+    about each of ``--paced-rates`` (100 and 200 req/s) instead of as much as the server can
+    take: the latency 100 open browser sessions see at that rate (``--paced-duration``, 60 s);
   * per route: each route of the mix alone for ``--route-duration`` (8 s) at the same
     connections: requests/s, p50/p99, errors and gunicorn CPU ms per request;
   * byte serving: one real file through ``/video/<hash>`` and through nginx (started here,
@@ -110,6 +114,23 @@ end
 function request()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
+end
+"""
+
+LUA_PACED = r"""
+-- Each connection is a visitor who waits between requests: a think time drawn uniformly from
+-- 0.5x to 1.5x of args[3] ms after each response (wrk's delay()), so the offered rate is about
+-- connections / (think + latency). wrk's latency is from sending a request to its response:
+-- the think time is not in it.
+local think = 0
+local base_init = init
+function init(args)
+  base_init(args)
+  think = tonumber(args[3])
+  math.randomseed(id * 104729)
+end
+function delay()
+  return math.floor(think * (0.5 + math.random()))
 end
 """
 
@@ -511,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--low-connections", type=int, default=4, help="connections of the second, unqueued mixed run (default 4; 0 skips it)")
     parser.add_argument("--low-duration", type=float, default=20, help="seconds of that run (default 20)")
+    parser.add_argument("--paced-rates", type=lambda v: [float(x) for x in v.split(",") if x], default=[100.0, 200.0],
+                        help="offered request rates of the paced mixed runs: --connections visitors, each waiting connections/rate s between requests "
+                             "(comma-separated req/s; default 100,200; empty skips them)")
+    parser.add_argument("--paced-duration", type=float, default=60, help="seconds of each paced run (default 60)")
     parser.add_argument("--route-duration", type=float, default=8, help="seconds of each per-route run (default 8; 0 skips them)")
     parser.add_argument("--bytes-duration", type=float, default=15, help="seconds of each byte-serving run (default 15; 0 skips them)")
     parser.add_argument("--bytes-connections", type=int, default=50, help="connections of the byte-serving runs (default 50)")
@@ -562,6 +587,7 @@ def run(args, workdir: Path) -> int:
     lua_dir.mkdir(exist_ok=True)
     (lua_dir / "list.lua").write_text(LUA_SETUP + LUA_LIST + LUA_DONE)
     (lua_dir / "range.lua").write_text(LUA_SETUP + LUA_RANGE + LUA_DONE)
+    (lua_dir / "paced.lua").write_text(LUA_SETUP + LUA_LIST + LUA_PACED + LUA_DONE)
     mixed = [p for paths in urls.values() for p in paths]
     random.Random(args.seed + 11).shuffle(mixed)
     (lua_dir / "mixed.txt").write_text("\n".join(mixed) + "\n")
@@ -591,6 +617,13 @@ def run(args, workdir: Path) -> int:
         if args.low_connections:
             print(f"mixed run: {args.low_duration:g} s at {args.low_connections} connections ...", file=sys.stderr, flush=True)
             results["mixed_low"] = wrk(base, lua_dir / "list.lua", [str(lua_dir / "mixed.txt"), str(args.threads)], args.low_connections, args.threads, args.low_duration, workers)
+        results["paced"] = {}
+        for rate in args.paced_rates:
+            think_ms = max(1, round(args.connections * 1000 / rate))
+            print(f"paced run: {args.paced_duration:g} s at {args.connections} connections, each waiting ~{think_ms} ms between requests (~{rate:g} req/s offered) ...", file=sys.stderr, flush=True)
+            res = wrk(base, lua_dir / "paced.lua", [str(lua_dir / "mixed.txt"), str(args.threads), str(think_ms)], args.connections, args.threads, args.paced_duration, workers)
+            res.update(offered=rate, think_ms=think_ms)
+            results["paced"][str(rate)] = res
         results["routes"] = {}
         if args.route_duration:
             for n, route in enumerate(urls):
@@ -678,10 +711,11 @@ def report(args, lib: dict, r: dict) -> None:
     print(f"\n{n:,} videos ({len(lib['real'])} real files); gunicorn as deployed (gunicorn.conf.py), wrk on the same machine, loopback; "
           f"latency from wrk (--latency, timeout 10 s); CPU s from /proc (gunicorn workers, wrk, the whole machine)")
     rows = []
-    for label, res in (("mixed", mixed), ("mixed, low concurrency", r.get("mixed_low"))):
+    runs = [("mixed", mixed, args.connections), ("mixed, low concurrency", r.get("mixed_low"), args.low_connections)]
+    runs += [(f"paced: ~{res['think_ms']} ms think, {res['offered']:g} req/s offered", res, args.connections) for res in r.get("paced", {}).values()]
+    for label, res, conns in runs:
         if not res:
             continue
-        conns = args.connections if res is mixed else args.low_connections
         rows.append((label, str(conns), f"{res['duration_us'] / 1e6:.0f}", f"{res['requests']:,}", f"{res['rps']:.0f}", ms(res["p50"]), ms(res["p90"]),
                      ms(res["p99"]), ms(res["max"]), str(res["status"]), str(res["errors"]), f"{res['server_cpu_ms_per_req']:.1f}",
                      f"{res['server_cpu_s']:.0f} / {res['wrk_cpu_s']:.0f} / {res['other_cpu_s']:.0f}"))
@@ -734,7 +768,9 @@ def report(args, lib: dict, r: dict) -> None:
         med = {case: {name: statistics.median(x["mb_s"] for x in runs) for name, runs in b[case].items()} for case, _ in BYTE_CASES(args) if case in b}
         ratio = "; bytes vidlib/nginx " + ", ".join(f"{med[c]['vidlib'] / med[c]['nginx']:.2f}x {c}" for c in med) + " (target >= 0.8x)"
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in r['load_end'])}")
-    print(f"target check (read, not asserted): mixed {mixed['rps']:.0f} req/s, p99 {ms(mixed['p99'])} ms (target < 100), "
+    paced = "".join(f"; paced {res['offered']:g} req/s offered: {res['rps']:.0f} req/s served, p99 {ms(res['p99'])} ms, {res['status'] + res['errors']} errors"
+                    for res in r.get("paced", {}).values())
+    print(f"target check (read, not asserted): mixed {mixed['rps']:.0f} req/s, p99 {ms(mixed['p99'])} ms (target < 100){paced}, "
           f"{mixed['status']} non-2xx/3xx + {mixed['errors']} socket errors (target 0){ratio}; "
           f"web worker peak RSS {web_peak:.0f} MiB (target < 300 MB = 286 MiB); worker peak RSS {worker_peak:.0f} MiB (target < 500 MB = 477 MiB)")
 

@@ -873,3 +873,71 @@ def test_index_builds_for_degenerate_libraries(titles):
     assert index.query_vector("words").shape[0] == 1
     if titles == ["Only Words Here"]:
         assert index.query_vector("words").nnz == 1
+
+
+def test_cosine_from_postings_equals_the_matrix_product(labelled):
+    """scores_for looks the candidates up in each query term's postings: same cosines as
+    slicing their rows out of the profile matrix and multiplying."""
+    with labelled.app.app_context():
+        index = labelled.app.extensions["vidlib"].similarity
+    hashes = sorted(labelled.h.values()) + ["ffffffffffffffff"]  # one unknown hash is left out
+    for text in ["sunset", "Sunset Chronicles harbor", "alice marsh outdoor", "zzz nothing"]:
+        query = index.query_vector(text)
+        ours = index.scores_for(hashes, query)
+        if query.nnz == 0:
+            assert ours == {}
+            continue
+        known = [h for h in hashes if h in index.position]
+        theirs = (index.matrix[[index.position[h] for h in known]] @ query.T).toarray().ravel()
+        assert list(ours) == known
+        np.testing.assert_allclose([ours[h] for h in known], theirs, rtol=1e-6, atol=1e-7, err_msg=text)
+        assert any(v > 0 for v in ours.values()), text
+
+
+def test_last_word_is_exact_only_where_no_longer_term_exists(shared):
+    """A last word is sent as an exact term when no other index term starts with its term;
+    then it matches exactly what the prefix matched. Words that begin other terms stay
+    prefixes, so typing part of a word still finds it."""
+    from vidlib.search.engine import fts_query
+    from vidlib.search.terms import index_terms, prefix_needed
+
+    db = shared.db
+    assert index_terms("Mountains") == ("mountain",) and index_terms("Émile") == ("emil",)
+    assert prefix_needed(db, "moun") and prefix_needed(db, "mountai")  # start "mountain"
+    assert not prefix_needed(db, "mountain") and not prefix_needed(db, "mountains")
+    assert prefix_needed(db, "a b")  # two terms: left as it was
+    count = "SELECT count(*) FROM video_fts WHERE video_fts MATCH ?"
+    terms = [r[0] for r in db.execute("SELECT term FROM video_fts_vocab WHERE term NOT LIKE ?", ["\ue000%"])]
+    assert len(terms) > 100
+    exact = 0
+    for term in terms:
+        as_prefix = db.execute(count, [fts_query([term])]).fetchone()[0]
+        if not prefix_needed(db, term):
+            exact += 1
+            assert db.execute(count, [fts_query([term], prefix_last=False)]).fetchone()[0] == as_prefix, term
+        else:
+            stem = index_terms(term)  # porter is not idempotent: "lighthous" -> "lighthou"
+            assert len(stem) != 1 or [t for t in terms if t != stem[0] and t.startswith(stem[0])], term
+    assert exact > len(terms) // 2
+    # Through the API: a prefix and the whole word both find the title.
+    for q in ("mountain", "mountains", "mount", "chronicles", "chron"):
+        assert any("Mountain" in t or "Chronicles" in t for t in titles(shared.client, q=q)), q
+
+
+def test_records_keep_name_order_and_duplicates(labelled):
+    """load_videos gives names in their stored order (position), whatever order SQLite
+    aggregates them in, keeps the order of the hashes asked for and leaves unknown ones out."""
+    from vidlib.library.videos import load_videos
+
+    db = labelled.db
+    video = labelled.h["Seaside Picnic"]
+    with labelled.app.app_context():
+        before = load_videos(db, [video])[0]
+        assert before["performers"] == ["Alice Marsh", "Hana Pike"]
+        db.execute("UPDATE video_performers SET position = 1 - position WHERE hash = ?", [video])
+        after = load_videos(db, [video])[0]
+        assert after["performers"] == ["Hana Pike", "Alice Marsh"]
+        other = labelled.h["Night Train"]
+        items = load_videos(db, [other, "0000000000000000", video, other])
+    assert [i["hash"] for i in items] == [other, video, other]
+    assert items[0]["media"].keys() == before["media"].keys() and items[1]["favourite"] is False

@@ -520,3 +520,18 @@ def m007_data_version(db: sqlite_utils.Database) -> None:
         for event in ("INSERT", "UPDATE", "DELETE")
     )
     _run_script(db, "INSERT INTO index_state (name, version) VALUES ('data', 1);\n" + triggers)
+
+
+# The tokenizer of ``video_fts`` (migration 5); vidlib.search.terms tokenizes query words with it.
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+
+@migration
+def m008_fts_vocabulary(db: sqlite_utils.Database) -> None:
+    """``video_fts_vocab``: the terms of the full-text index (an fts5vocab table, no data of its own).
+
+    Search asks it whether the last query word's term is a prefix of any other term: when it is
+    not, the word is sent as an exact term instead of a prefix (FTS5 copies a prefix's merged
+    doclist for every statement; an exact term is read in place). docs/search.md.
+    """
+    db.conn.execute("CREATE VIRTUAL TABLE video_fts_vocab USING fts5vocab(video_fts, 'row')")

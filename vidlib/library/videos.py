@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
-from typing import Any
+from array import array
+from typing import Any, Sequence
 
 import numpy as np
+import orjson
 import sqlite_utils
 
 from vidlib.cache import kept
@@ -22,6 +24,26 @@ _COLUMNS = (
     "v.fps, v.video_codec, v.audio_codec, v.bitrate, v.container, v.pix_fmt, v.playback, v.rotation, v.size, v.added_at, v.missing, "
     "(SELECT 1 FROM favourites f WHERE f.hash = v.hash) AS favourite"
 )
+_NAMES = tuple(part.rsplit(" ", 1)[-1].rsplit(".", 1)[-1] for part in _COLUMNS.split(", "))
+
+# One statement for a page of records: the row, its names and its media rows, the last three as
+# JSON built by SQLite (positions kept, so names are put in order here whatever order the
+# aggregate saw them in). The hashes come as one JSON array, so the statement text is the same
+# for any number of them (prepared once per connection).
+_RECORDS_SQL = f"""SELECT {_COLUMNS},
+    (SELECT json_group_array(json_array(l.position, n.name)) FROM video_performers l JOIN performers n ON n.id = l.performer_id WHERE l.hash = v.hash),
+    (SELECT json_group_array(json_array(l.position, n.name)) FROM video_categories l JOIN categories n ON n.id = l.category_id WHERE l.hash = v.hash),
+    (SELECT json_group_array(json_array(m.kind, m.status, m.progress, m.error, m.updated_at)) FROM media m WHERE m.hash = v.hash)
+    FROM videos v LEFT JOIN studios s ON s.id = v.studio_id WHERE v.hash IN (SELECT value FROM json_each(?))"""
+
+_MISSING_MEDIA = {"status": "missing", "progress": None, "error": None, "url": None}
+
+
+def _in_order(pairs_json: str) -> list[str]:
+    pairs = orjson.loads(pairs_json)
+    if len(pairs) > 1:
+        pairs.sort(key=lambda p: p[0])
+    return [name for _, name in pairs]
 
 
 def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, Any]]:
@@ -29,44 +51,34 @@ def load_videos(db: sqlite_utils.Database, hashes: list[str]) -> list[dict[str, 
     from vidlib import state
     from vidlib.media.store import kind_urls
 
-    config = state.current().config
     if not hashes:
         return []
+    config = state.current().config
+    cursor = db.conn.cursor()
+    cursor.row_factory = None  # plain tuples: the dicts are built here
     rows: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(hashes), 500):
-        chunk = hashes[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(f"SELECT {_COLUMNS} FROM videos v LEFT JOIN studios s ON s.id = v.studio_id WHERE v.hash IN ({marks})", chunk):
-            rows[row["hash"]] = dict(row)
-    names = records.video_names(db, list(rows))
-    media: dict[str, dict[str, Any]] = {h: {} for h in rows}
-    if rows:
-        keys = list(rows)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for m in db.execute(f"SELECT hash, kind, status, progress, error, updated_at FROM media WHERE hash IN ({marks})", chunk):
-                entry = {"status": m["status"], "progress": m["progress"], "error": m["error"], "url": None}
-                if m["status"] == "done":
-                    entry.update(kind_urls(config, m["hash"], m["kind"], version=m["updated_at"]))
-                media[m["hash"]][m["kind"]] = entry
-    result = []
-    for video_hash in hashes:
-        row = rows.get(video_hash)
-        if row is None:
-            continue
-        row.update(names[video_hash])
-        row["favourite"] = bool(row["favourite"])
-        row["missing"] = bool(row["missing"])
-        row["url"] = f"/video/{video_hash}"
-        missing = {"status": "missing", "progress": None, "error": None, "url": None}
-        row["media"] = {kind: media[video_hash].get(kind, missing) for kind in MEDIA_KINDS}
-        pretranscode = media[video_hash].get(TRANSCODE_KIND, missing)
-        row["playback"] = playback_sources.playback_info(row, pretranscode)
+    n = len(_NAMES)
+    for row in cursor.execute(_RECORDS_SQL, [orjson.dumps(hashes).decode()]):
+        record = dict(zip(_NAMES, row[:n]))
+        record["performers"] = _in_order(row[n])
+        record["categories"] = _in_order(row[n + 1])
+        media: dict[str, dict[str, Any]] = {}
+        for kind, status, progress, error, updated_at in orjson.loads(row[n + 2]):
+            entry = {"status": status, "progress": progress, "error": error, "url": None}
+            if status == "done":
+                entry.update(kind_urls(config, record["hash"], kind, version=updated_at))
+            media[kind] = entry
+        record["favourite"] = bool(record["favourite"])
+        record["missing"] = bool(record["missing"])
+        video_hash = record["hash"]
+        record["url"] = f"/video/{video_hash}"
+        record["media"] = {kind: media.get(kind, _MISSING_MEDIA).copy() for kind in MEDIA_KINDS}
+        pretranscode = media.get(TRANSCODE_KIND, _MISSING_MEDIA).copy()
+        record["playback"] = playback_sources.playback_info(record, pretranscode)
         ready = pretranscode["url"] if pretranscode["status"] == "done" else None
-        row["sources"] = playback_sources.sources(video_hash, row["path"], row["playback"]["mode"], ready)
-        result.append(row)
-    return result
+        record["sources"] = playback_sources.sources(video_hash, record["path"], record["playback"]["mode"], ready)
+        rows[video_hash] = record
+    return [rows[h] for h in hashes if h in rows]
 
 
 def get_video(db: sqlite_utils.Database, video_hash: str, visible_only: bool = True) -> dict[str, Any]:
@@ -133,6 +145,47 @@ def visible_hashes(db: sqlite_utils.Database) -> np.ndarray | None:
             return None
 
     return kept(db, "visible hashes", build, counter="visible")
+
+
+class VisibleRows:
+    """The visible videos' rowids in ascending order and their hashes (64-bit integers)."""
+
+    def __init__(self, rowids: np.ndarray, hashes: np.ndarray):
+        self.rowids, self.hashes = rowids, hashes
+
+    def hashes_of(self, rowids: Sequence[int]) -> list[str | None]:
+        """The hash of each rowid, None where it is not a visible video's."""
+        if not len(rowids) or not len(self.rowids):
+            return [None] * len(rowids)
+        wanted = np.asarray(rowids, dtype=np.int64)
+        places = np.searchsorted(self.rowids, wanted)
+        np.minimum(places, len(self.rowids) - 1, out=places)
+        found = self.rowids[places] == wanted
+        return [f"{h:016x}" if ok else None for h, ok in zip(self.hashes[places].tolist(), found.tolist())]
+
+
+def visible_rowids(db: sqlite_utils.Database) -> VisibleRows | None:
+    """Every visible video's rowid and hash, kept per process like :func:`visible_hashes`.
+
+    The full-text table is keyed by the videos' rowids: with this, search turns FTS5 matches
+    into visible hashes without reading a ``videos`` row each (~2 µs a match: 1 ms for 500
+    candidates). A rowid changes only when a row is deleted and inserted (the ``visible``
+    counter moves) or by VACUUM (``vacuum`` moves the counter). 16 bytes a video. None when a
+    visible hash is not 16 hex digits (an imported id)."""
+
+    def build() -> VisibleRows | None:
+        rowids, ints = array("q"), array("Q")
+        cursor = db.conn.cursor()
+        cursor.row_factory = None
+        try:
+            for rowid, video_hash in cursor.execute(f"SELECT v.rowid, v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.rowid"):
+                rowids.append(rowid)
+                ints.append(hash_int(video_hash))
+        except ValueError:
+            return None
+        return VisibleRows(np.frombuffer(rowids, dtype=np.int64).copy(), np.frombuffer(ints, dtype=np.uint64).copy())
+
+    return kept(db, "visible rowids", build, counter="visible")
 
 
 def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:

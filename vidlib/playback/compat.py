@@ -15,6 +15,8 @@ Three modes, cheapest first:
 
 from __future__ import annotations
 
+import functools
+
 MODES = ("direct", "remux", "transcode")
 
 MP4_CONTAINERS = frozenset({"mp4", "mov", "m4v"})
@@ -49,6 +51,7 @@ def audio_copies_to_mp4(audio_codec: str | None) -> bool:
     return audio_codec is None or codec_name(audio_codec) in MP4_AUDIO
 
 
+@functools.lru_cache(maxsize=1024)
 def decide(container: str | None, video_codec: str | None, audio_codec: str | None, pix_fmt: str | None = None) -> tuple[str, str]:
     """``(mode, reason)`` for a probed file; the reason is shown to users."""
     video_codec, audio_codec = codec_name(video_codec), codec_name(audio_codec)

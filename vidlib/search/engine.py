@@ -29,8 +29,9 @@ import sqlite_utils
 from vidlib.db import FTS_CATEGORY, FTS_HIDDEN, FTS_PERFORMER, FTS_STUDIO
 from vidlib.errors import VidlibError
 from vidlib.filters import listing_visible_sql, visible_sql
-from vidlib.library.videos import load_videos, nocase_key, visible_name_counts
+from vidlib.library.videos import load_videos, nocase_key, visible_name_counts, visible_rowids
 from vidlib.search.spelling import Speller
+from vidlib.search.terms import prefix_needed
 from vidlib.search.tfidf import SimilarityIndex, fold
 
 log = logging.getLogger(__name__)
@@ -189,10 +190,12 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
     # A page deeper than the candidate pool widens it, so every match counted in the total can
     # be paged to.
     deepest, full = offset + req.per_page, sort not in ("relevance", "random")
+    # The last word is a prefix only where that matches more than the exact term (terms.py).
+    prefix_last = bool(words) and prefix_needed(db, words[-1])
     if req.raw:
         match = req.q
     else:
-        match = fts_query(words)
+        match = fts_query(words, prefix_last=prefix_last)
     candidates, total = _candidates(db, match, req, config, deepest, full)
     if not candidates and not req.raw:
         speller = _speller(index)
@@ -211,7 +214,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
                 result["corrected"] = " ".join(corrected)
         if not candidates and len(words) > 1:
             # Nothing has every word: fall back to any word (bm25 still prefers more matches).
-            candidates, total = _candidates(db, fts_query(words, alternatives, any_word=True), req, config, deepest, full)
+            candidates, total = _candidates(db, fts_query(words, alternatives, prefix_last=prefix_last, any_word=True), req, config, deepest, full)
     scores = _relevance(candidates, index, result["corrected"] or req.q, config["SEARCH_RERANK_WEIGHT"])
     if sort == "relevance":
         # Best score first, ties by hash: two stable sorts on plain keys (no tuple per candidate,
@@ -350,7 +353,13 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
                 else:
                     found.append({"hash": row[2], "rank": rank(row[1])})
 
-    # ``visible_sql`` repeats the FTS test on the rows read, so a hidden video never shows.
+    # Without conditions on the videos row or columns for other sorts, matches become visible
+    # hashes through the per-process rowid map (vidlib.library.videos.visible_rowids) instead
+    # of a videos row each; a rowid it does not know (hidden, or added since) gives None,
+    # which is skipped. Otherwise ``visible_sql`` repeats the FTS test on the rows read, so a
+    # hidden video never shows.
+    by_rowid = None if (full or rows_sql) else visible_rowids(db)
+    none_skipped = frozenset([None])
     joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
     try:
         limit = max(config["SEARCH_CANDIDATES"], deepest)
@@ -381,21 +390,39 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
             cut = list(ranked.values())[limit - 1 :]
             if fetch < total and cut[0] == cut[-1]:
                 ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), total])}
-            sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
-            add(db.execute(sql, [json.dumps(list(ranked))]), total, ranked.__getitem__)
+            if by_rowid is not None:  # the per-process rowid -> hash map: no videos row read
+                rowids = list(ranked)
+                add(zip(rowids, ranked.values(), by_rowid.hashes_of(rowids)), total, float, none_skipped)
+            else:
+                sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
+                add(db.execute(sql, [json.dumps(list(ranked))]), total, ranked.__getitem__)
             found.sort(key=itemgetter("hash"))
             found.sort(key=itemgetter("rank"))  # stable: ties in hash order
             del found[limit:]
         else:
             newest = f"SELECT {'COUNT(*) OVER ()' if rows_sql else 'NULL'}, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
+            if by_rowid is not None and not rows_sql:
+                # FTS5 alone walks the newest matches; the map gives their hashes (hidden ones,
+                # never among them, would come back as None and be skipped).
+                newest_ids = "SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+
+                def newest_rows(text: str, skip_count: int):
+                    rowids = [r[0] for r in db.execute(newest_ids, [expr(text), limit + skip_count])]
+                    return zip(rowids, rowids, by_rowid.hashes_of(rowids))
+
+                newest_of = newest_rows
+            else:
+
+                def newest_of(text: str, skip_count: int):
+                    return db.execute(newest, [expr(text)] + rows_params + [limit])
             if not req.raw:
-                add(db.execute(newest, [expr(f"{_STRONG_COLUMNS} : ({match})")] + rows_params + [limit]), limit, lambda _: -WINDOW_LEXICAL_STRONG)
+                add(newest_of(f"{_STRONG_COLUMNS} : ({match})", 0), limit, lambda _: -WINDOW_LEXICAL_STRONG, none_skipped)
             if rows_sql:  # every passing row is read anyway: the newest come with the exact count
                 rows = db.execute(newest, [expr(match)] + rows_params + [limit]).fetchall()
                 total = rows[0][0] if rows else 0
                 add(rows, limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
             elif len(found) < limit:
-                add(db.execute(newest, [expr(match)] + rows_params + [limit]), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
+                add(newest_of(match, len(found)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | none_skipped)
     except sqlite3.OperationalError as exc:
         message = str(exc)
         # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
@@ -449,7 +476,7 @@ def autocomplete(db: sqlite_utils.Database, text: str, limit: int = 10) -> list[
         found = [(not fold(names[i]).startswith(folded), -n, nocase_key(names[i]), names[i], n) for i, n in counts.items() if n > 0]
         found.sort()
         suggestions += [{"kind": kind, "value": name, "count": n, "hash": None} for *_, name, n in found[:limit]]
-    match = "title : (" + fts_query(words) + ")"
+    match = "title : (" + fts_query(words, prefix_last=prefix_needed(db, words[-1])) + ")"
     # bm25 over every title match costs ~1 µs a match (20 ms for a common 3-letter prefix):
     # beyond AUTOCOMPLETE_RANK_ALL_MAX matches the newest titles are suggested instead.
     many = db.execute(count, [f"({match}) NOT {hidden}"]).fetchone()[0] > AUTOCOMPLETE_RANK_ALL_MAX

@@ -141,13 +141,34 @@ class SimilarityIndex:
         return sparse.csr_matrix((values.astype(vec.dtype), cols, [0, len(cols)]), shape=(1, len(vec.vocabulary_)))
 
     def scores_for(self, hashes: Sequence[str], query_vec) -> dict[str, float]:
-        """Cosine between ``query_vec`` and each known hash's profile."""
+        """Cosine between ``query_vec`` and each known hash's profile.
+
+        A query has a few terms: each term's postings (its row of ``matrix_t``: the videos
+        that have it, in row order, and their weights) are looked up for the candidates by
+        binary search, instead of slicing the candidates' rows out of ``matrix`` (scipy's
+        fancy indexing and product cost ~0.3 ms for 500 candidates; this ~0.05).
+        """
         if query_vec.nnz == 0:
             return {}
-        known = [h for h in hashes if h in self.position]
+        position = self.position
+        known = [h for h in hashes if h in position]
         if not known:
             return {}
-        values = (self.matrix[[self.position[h] for h in known]] @ query_vec.T).toarray().ravel()
+        rows = np.fromiter((position[h] for h in known), dtype=np.int64, count=len(known))
+        postings = self.matrix_t
+        if not getattr(self, "_postings_sorted", False):
+            postings.sort_indices()  # canonical CSR (a no-op when the build made it so)
+            self._postings_sorted = True
+        values = np.zeros(len(known), dtype=np.float64)
+        for term, weight in zip(query_vec.indices.tolist(), query_vec.data.tolist()):
+            start, end = postings.indptr[term], postings.indptr[term + 1]
+            if start == end:
+                continue
+            videos = postings.indices[start:end]
+            places = np.searchsorted(videos, rows)
+            np.minimum(places, end - start - 1, out=places)
+            found = videos[places] == rows
+            values += np.where(found, postings.data[start:end][places], 0.0) * weight
         return dict(zip(known, values.tolist()))
 
     def neighbours(self, video_hash: str, want: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
