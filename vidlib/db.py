@@ -535,3 +535,20 @@ def m008_fts_vocabulary(db: sqlite_utils.Database) -> None:
     doclist for every statement; an exact term is read in place). docs/search.md.
     """
     db.conn.execute("CREATE VIRTUAL TABLE video_fts_vocab USING fts5vocab(video_fts, 'row')")
+
+
+@migration
+def m009_link_order_indexes(db: sqlite_utils.Database) -> None:
+    """Covering indexes of a video's performers and categories in their stored order.
+
+    A page of records reads each video's names (vidlib.library.videos.load_videos): with only
+    the (hash, name id) keys SQLite looked every link's row up for its position; these indexes
+    answer from the index alone (a page of 48 records ~25 % cheaper at 100,000 videos).
+    """
+    _run_script(
+        db,
+        """
+        CREATE INDEX video_performers_order ON video_performers(hash, position, performer_id);
+        CREATE INDEX video_categories_order ON video_categories(hash, position, category_id);
+        """,
+    )
