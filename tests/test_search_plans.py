@@ -191,3 +191,23 @@ def test_migration_5_rebuilds_the_index_with_flags(tmp_path):
     assert [r[0] for r in flagged] == [hidden]
     ann = db.execute("SELECT id FROM performers WHERE name = 'Ann Lee'").fetchone()[0]
     assert db.execute("SELECT COUNT(*) FROM video_fts WHERE video_fts MATCH ?", [f'"comet" AND flags : "{vdb.FTS_PERFORMER}{ann}"']).fetchone()[0] == 1
+
+
+def test_window_plan_with_row_conditions_reads_the_passing_rows_once(make_app, comets):
+    """A duration condition in the window plan: the title group is the newest title matches
+    that pass it, then the newest passing description-only ones; the total is exact, for the
+    relevance sort and for the sorts that read more columns."""
+    _, db, hashes = comets
+    db.execute("UPDATE videos SET duration = 30 WHERE hash IN (?, ?)", [hashes[5], hashes[9]])
+    short = {hashes[5], hashes[9]}
+    narrow = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=3, SEARCH_RERANK_WEIGHT=0.0).test_client()
+    found = get(narrow, q="comet", min_duration=60, per_page=3)
+    assert found["total"] == 6 == visible_count(db, '"comet"*') - 2
+    assert {i["hash"] for i in found["items"]} == {hashes[6], hashes[4], hashes[2]}
+    wide = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=7, SEARCH_RERANK_WEIGHT=0.0).test_client()
+    items = get(wide, q="comet", min_duration=60, per_page=7)["items"]
+    assert [i["hash"] for i in items] == sorted(hashes[n] for n in (1, 2, 4, 6)) + sorted([hashes[10], hashes[7]])
+    assert [i["score"] for i in items] == [1.0] * 4 + [0.5] * 2
+    newest = get(wide, q="comet", min_duration=60, per_page=7, sort="newest")
+    assert newest["total"] == 6 and [i["hash"] for i in newest["items"]] == [hashes[n] for n in (10, 7, 6, 4, 2, 1)]
+    assert not short & {i["hash"] for i in items + newest["items"]}

@@ -399,9 +399,36 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
             found.sort(key=itemgetter("hash"))
             found.sort(key=itemgetter("rank"))  # stable: ties in hash order
             del found[limit:]
+        elif rows_sql:
+            # Conditions on the videos row: every passing match is read once, newest first (their
+            # number is the exact total); the title-and-names group comes from FTS5 alone, kept
+            # where its rowid passed, then the newest of the rest. (Two joined statements with
+            # ``COUNT(*) OVER ()`` read every passing row twice.)
+            # Streamed: a row kept only as its hash (or, for the other sorts, its tuple) under its
+            # rowid, and the newest ``limit`` rows, so a common word with only a duration filter
+            # does not keep tens of thousands of tracked tuples alive (garbage collections).
+            cursor = db.conn.cursor()
+            cursor.row_factory = None
+            by_id: dict[int, Any] = {}
+            newest_rows: list[tuple] = []
+            for row in cursor.execute(f"SELECT video_fts.rowid, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC", [expr(match)] + rows_params):
+                by_id[row[0]] = row if full else row[2]
+                if len(newest_rows) < limit:
+                    newest_rows.append(row)
+            total = len(by_id)
+            if not req.raw and by_id:
+                strong = db.conn.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(f"{_STRONG_COLUMNS} : ({match})")])
+                if full:
+                    picked = (by_id[r[0]] for r in strong if r[0] in by_id)
+                else:
+                    picked = ((r[0], None, by_id[r[0]]) for r in strong if r[0] in by_id)
+                add(picked, limit, lambda _: -WINDOW_LEXICAL_STRONG)
+            del by_id
+            if len(found) < limit:
+                add(newest_rows, limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
         else:
-            newest = f"SELECT {'COUNT(*) OVER ()' if rows_sql else 'NULL'}, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
-            if by_rowid is not None and not rows_sql:
+            newest = f"SELECT NULL, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
+            if by_rowid is not None:
                 # FTS5 alone walks the newest matches; the map gives their hashes (hidden ones,
                 # never among them, would come back as None and be skipped).
                 newest_ids = "SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
@@ -417,11 +444,7 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
                     return db.execute(newest, [expr(text)] + rows_params + [limit])
             if not req.raw:
                 add(newest_of(f"{_STRONG_COLUMNS} : ({match})", 0), limit, lambda _: -WINDOW_LEXICAL_STRONG, none_skipped)
-            if rows_sql:  # every passing row is read anyway: the newest come with the exact count
-                rows = db.execute(newest, [expr(match)] + rows_params + [limit]).fetchall()
-                total = rows[0][0] if rows else 0
-                add(rows, limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
-            elif len(found) < limit:
+            if len(found) < limit:
                 add(newest_of(match, len(found)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | none_skipped)
     except sqlite3.OperationalError as exc:
         message = str(exc)
