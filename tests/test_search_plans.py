@@ -193,10 +193,16 @@ def test_migration_5_rebuilds_the_index_with_flags(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM video_fts WHERE video_fts MATCH ?", [f'"comet" AND flags : "{vdb.FTS_PERFORMER}{ann}"']).fetchone()[0] == 1
 
 
-def test_window_plan_with_row_conditions_reads_the_passing_rows_once(make_app, comets):
+@pytest.mark.parametrize("arrays", [True, False], ids=["arrays", "sql"])
+def test_window_plan_with_row_conditions_reads_the_passing_rows_once(make_app, comets, monkeypatch, arrays):
     """A duration condition in the window plan: the title group is the newest title matches
     that pass it, then the newest passing description-only ones; the total is exact, for the
-    relevance sort and for the sorts that read more columns."""
+    relevance sort and for the sorts that read more columns. The same with the condition tested
+    on the per-process arrays and in SQL."""
+    from vidlib.search import engine
+
+    if not arrays:
+        monkeypatch.setattr(engine, "visible_rowids", lambda db: None)
     _, db, hashes = comets
     db.execute("UPDATE videos SET duration = 30 WHERE hash IN (?, ?)", [hashes[5], hashes[9]])
     short = {hashes[5], hashes[9]}
@@ -204,10 +210,41 @@ def test_window_plan_with_row_conditions_reads_the_passing_rows_once(make_app, c
     found = get(narrow, q="comet", min_duration=60, per_page=3)
     assert found["total"] == 6 == visible_count(db, '"comet"*') - 2
     assert {i["hash"] for i in found["items"]} == {hashes[6], hashes[4], hashes[2]}
-    wide = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=7, SEARCH_RERANK_WEIGHT=0.0).test_client()
-    items = get(wide, q="comet", min_duration=60, per_page=7)["items"]
-    assert [i["hash"] for i in items] == sorted(hashes[n] for n in (1, 2, 4, 6)) + sorted([hashes[10], hashes[7]])
-    assert [i["score"] for i in items] == [1.0] * 4 + [0.5] * 2
+    wide = make_app(SEARCH_RANK_ALL_MAX=0, SEARCH_CANDIDATES=5, SEARCH_RERANK_WEIGHT=0.0).test_client()
+    items = get(wide, q="comet", min_duration=60, per_page=5)["items"]
+    assert [i["hash"] for i in items] == sorted(hashes[n] for n in (1, 2, 4, 6)) + [hashes[10]]
+    assert [i["score"] for i in items] == [1.0] * 4 + [0.5]
     newest = get(wide, q="comet", min_duration=60, per_page=7, sort="newest")
     assert newest["total"] == 6 and [i["hash"] for i in newest["items"]] == [hashes[n] for n in (10, 7, 6, 4, 2, 1)]
     assert not short & {i["hash"] for i in items + newest["items"]}
+
+
+@pytest.mark.parametrize("settings", [{"SEARCH_RANK_ALL_MAX": 1000}, {"SEARCH_RANK_ALL_MAX": 0, "SEARCH_CANDIDATES": 3}], ids=["ranked", "window"])
+def test_duration_and_height_on_the_arrays_agree_with_sql(make_app, comets, monkeypatch, settings):
+    """Duration and height conditions are tested on the per-process arrays: the same pages and
+    totals as the SQL conditions on the row (the arrays switched off), and a change to a
+    video's duration or height is seen by the next search (the ``rows`` counter)."""
+    from vidlib.search import engine
+
+    _, db, hashes = comets
+    db.execute("UPDATE videos SET duration = 30 WHERE hash IN (?, ?)", [hashes[5], hashes[9]])
+    db.execute("UPDATE videos SET height = NULL WHERE hash = ?", [hashes[2]])
+    db.execute("UPDATE videos SET height = 1080 WHERE hash IN (?, ?)", [hashes[4], hashes[10]])
+    client = make_app(**settings).test_client()
+    cases = [{"min_duration": 60}, {"max_duration": 100}, {"min_height": 1000}, {"min_height": 700, "min_duration": 60, "max_duration": 600},
+             {"min_height": 700, "performer": "Ann Lee"}, {"min_duration": 601}]
+
+    def pages(params):
+        got = [get(client, q="comet", per_page=2, page=p, **params) for p in (1, 2, 3, 4)]
+        return got[0]["total"], [(i["hash"], i["score"]) for g in got for i in g["items"]]
+
+    with_arrays = [pages(params) for params in cases]
+    monkeypatch.setattr(engine, "visible_rowids", lambda db: None)
+    with_sql = [pages(params) for params in cases]
+    monkeypatch.undo()
+    assert with_arrays == with_sql
+    assert [total for total, _ in with_arrays] == [6, 2, 2, 5, 7, 0]
+    assert {h for h, _ in with_arrays[2][1]} == {hashes[4], hashes[10]}
+    # A changed height is in the next search's arrays.
+    db.execute("UPDATE videos SET height = 2160 WHERE hash = ?", [hashes[1]])
+    assert pages({"min_height": 1000})[0] == 3

@@ -487,18 +487,20 @@ def m006_visible_version(db: sqlite_utils.Database) -> None:
     changes (a content filter sets ``hidden``), so a process can keep work that depends only on
     which videos are visible (the seeded shuffle's keys) and check it with one row read.
     """
-    bump = "UPDATE index_state SET version = version + 1 WHERE name = 'visible';"
-    _run_script(
-        db,
-        f"""
-        INSERT INTO index_state (name, version) VALUES ('visible', 1);
-        CREATE TRIGGER videos_visible_insert AFTER INSERT ON videos BEGIN {bump} END;
-        CREATE TRIGGER videos_visible_delete AFTER DELETE ON videos BEGIN {bump} END;
-        CREATE TRIGGER videos_visible_update AFTER UPDATE OF hash, missing, hidden ON videos
-            WHEN old.hash IS NOT new.hash OR old.missing IS NOT new.missing OR old.hidden IS NOT new.hidden
-            BEGIN {bump} END;
-        """,
-    )
+    _run_script(db, _video_counter("visible", ("hash", "missing", "hidden")))
+
+
+def _video_counter(name: str, columns: tuple[str, ...]) -> str:
+    """SQL for an ``index_state`` counter ``name`` that triggers bump when a video is added or
+    removed or one of ``columns`` really changes."""
+    bump = f"UPDATE index_state SET version = version + 1 WHERE name = '{name}';"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in columns)
+    return f"""
+        INSERT INTO index_state (name, version) VALUES ('{name}', 1);
+        CREATE TRIGGER videos_{name}_insert AFTER INSERT ON videos BEGIN {bump} END;
+        CREATE TRIGGER videos_{name}_delete AFTER DELETE ON videos BEGIN {bump} END;
+        CREATE TRIGGER videos_{name}_update AFTER UPDATE OF {", ".join(columns)} ON videos WHEN {changed} BEGIN {bump} END;
+        """
 
 
 # Tables whose rows the read API shows (video records, listings, names and their counts).
@@ -552,3 +554,15 @@ def m009_link_order_indexes(db: sqlite_utils.Database) -> None:
         CREATE INDEX video_categories_order ON video_categories(hash, position, category_id);
         """,
     )
+
+
+@migration
+def m010_rows_version(db: sqlite_utils.Database) -> None:
+    """``index_state`` row ``rows``: bumped when a video is added or removed or its ``hash``,
+    ``missing``, ``hidden``, ``duration`` or ``height`` changes.
+
+    Web processes keep the visible videos' rowids, hashes, durations and heights as arrays until
+    it moves (vidlib.library.videos.visible_rowids), so search turns FTS5 matches into visible
+    hashes and tests duration and height conditions without reading a row per match.
+    """
+    _run_script(db, _video_counter("rows", ("hash", "missing", "hidden", "duration", "height")))

@@ -15,7 +15,6 @@ import sqlite_utils
 from vidlib.cache import kept
 from vidlib.errors import NotFound
 from vidlib.filters import listing_visible_sql, visible_sql
-from vidlib.library import records
 from vidlib.media import MEDIA_KINDS, TRANSCODE_KIND
 from vidlib.playback import sources as playback_sources
 
@@ -148,44 +147,69 @@ def visible_hashes(db: sqlite_utils.Database) -> np.ndarray | None:
 
 
 class VisibleRows:
-    """The visible videos' rowids in ascending order and their hashes (64-bit integers)."""
+    """The visible videos' rowids in ascending order, their hashes (64-bit integers) and the row
+    values search conditions test (duration, height; NaN for NULL, which no condition passes)."""
 
-    def __init__(self, rowids: np.ndarray, hashes: np.ndarray):
-        self.rowids, self.hashes = rowids, hashes
+    def __init__(self, rowids: np.ndarray, hashes: np.ndarray, duration: np.ndarray, height: np.ndarray):
+        self.rowids, self.hashes, self.duration, self.height = rowids, hashes, duration, height
+
+    def _places(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        places = np.searchsorted(self.rowids, wanted)
+        np.minimum(places, len(self.rowids) - 1, out=places)
+        return places, self.rowids[places] == wanted
 
     def hashes_of(self, rowids: Sequence[int]) -> list[str | None]:
         """The hash of each rowid, None where it is not a visible video's."""
         if not len(rowids) or not len(self.rowids):
             return [None] * len(rowids)
-        wanted = np.asarray(rowids, dtype=np.int64)
-        places = np.searchsorted(self.rowids, wanted)
-        np.minimum(places, len(self.rowids) - 1, out=places)
-        found = self.rowids[places] == wanted
+        places, found = self._places(np.asarray(rowids, dtype=np.int64))
         return [f"{h:016x}" if ok else None for h, ok in zip(self.hashes[places].tolist(), found.tolist())]
+
+    def passes(self, rowids: np.ndarray, min_duration: float | None, max_duration: float | None, min_height: int | None) -> np.ndarray:
+        """A boolean per rowid: a visible video meeting the conditions (the same tests as
+        ``v.duration >= ?``, ``v.duration <= ?``, ``v.height >= ?`` in SQL)."""
+        if not len(rowids) or not len(self.rowids):
+            return np.zeros(len(rowids), dtype=bool)
+        places, ok = self._places(rowids)
+        with np.errstate(invalid="ignore"):
+            if min_duration is not None:
+                ok &= self.duration[places] >= min_duration
+            if max_duration is not None:
+                ok &= self.duration[places] <= max_duration
+            if min_height is not None:
+                ok &= self.height[places] >= min_height
+        return ok
 
 
 def visible_rowids(db: sqlite_utils.Database) -> VisibleRows | None:
-    """Every visible video's rowid and hash, kept per process like :func:`visible_hashes`.
+    """Every visible video's rowid, hash, duration and height, kept per process until the
+    ``rows`` counter moves (migration 10: a video added, removed, hidden, gone missing, or its
+    hash, duration or height changed).
 
     The full-text table is keyed by the videos' rowids: with this, search turns FTS5 matches
-    into visible hashes without reading a ``videos`` row each (~2 µs a match: 1 ms for 500
-    candidates). A rowid changes only when a row is deleted and inserted (the ``visible``
-    counter moves) or by VACUUM (``vacuum`` moves the counter). 16 bytes a video. None when a
-    visible hash is not 16 hex digits (an imported id)."""
+    into visible hashes and tests duration and height without reading a ``videos`` row each
+    (~2 µs a match: 1 ms for 500 candidates). A rowid changes only when a row is deleted and
+    inserted (the counter moves) or by VACUUM (``vacuum`` moves it). 32 bytes a video. None
+    when a visible hash is not 16 hex digits (an imported id)."""
 
     def build() -> VisibleRows | None:
-        rowids, ints = array("q"), array("Q")
+        rowids, ints, duration, height = array("q"), array("Q"), array("d"), array("d")
+        nan = float("nan")
         cursor = db.conn.cursor()
         cursor.row_factory = None
         try:
-            for rowid, video_hash in cursor.execute(f"SELECT v.rowid, v.hash FROM videos v WHERE {visible_sql('v')} ORDER BY v.rowid"):
+            sql = f"SELECT v.rowid, v.hash, v.duration, v.height FROM videos v WHERE {visible_sql('v')} ORDER BY v.rowid"
+            for rowid, video_hash, seconds, pixels in cursor.execute(sql):
                 rowids.append(rowid)
                 ints.append(hash_int(video_hash))
-        except ValueError:
+                duration.append(nan if seconds is None else seconds)
+                height.append(nan if pixels is None else pixels)
+        except (ValueError, TypeError):  # an imported id, or a value that is not a number
             return None
-        return VisibleRows(np.frombuffer(rowids, dtype=np.int64).copy(), np.frombuffer(ints, dtype=np.uint64).copy())
+        arrays = [np.frombuffer(a, dtype=t).copy() for a, t in ((rowids, np.int64), (ints, np.uint64), (duration, np.float64), (height, np.float64))]
+        return VisibleRows(*arrays)
 
-    return kept(db, "visible rowids", build, counter="visible")
+    return kept(db, "visible rowids", build, counter="rows")
 
 
 def seeded_page(db: sqlite_utils.Database, seed: int, start: int, count: int) -> tuple[list[str], int]:

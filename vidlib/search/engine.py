@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Callable
 
+import numpy as np
 import sqlite_utils
 
 from vidlib.db import FTS_CATEGORY, FTS_HIDDEN, FTS_PERFORMER, FTS_STUDIO
@@ -358,13 +359,22 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
     # of a videos row each; a rowid it does not know (hidden, or added since) gives None,
     # which is skipped. Otherwise ``visible_sql`` repeats the FTS test on the rows read, so a
     # hidden video never shows.
-    by_rowid = None if (full or rows_sql) else visible_rowids(db)
+    # Duration and height conditions are tested on the same per-process arrays (kept until the
+    # ``rows`` counter moves, migration 10), so those searches read no videos row either.
+    # Favourites and the date condition stay SQL conditions on the row.
+    by_rowid = None if (full or req.favourites or req.added_since) else visible_rowids(db)
+    in_arrays = by_rowid is not None and bool(rows_sql)
+    if rows_sql and not in_arrays:
+        by_rowid = None
     none_skipped = frozenset([None])
     joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
     try:
         limit = max(config["SEARCH_CANDIDATES"], deepest)
         rank_all = max(limit, config["SEARCH_RANK_ALL_MAX"])
         count = "SELECT count(*) FROM video_fts WHERE video_fts MATCH ?"
+        if in_arrays:
+            total = _array_plan(db, expr, None if req.raw else f"{_STRONG_COLUMNS} : ({match})", match, req, by_rowid, limit, rank_all, add, found)
+            return found, total
         # With name filters, the videos that have those names bound the matches and are cheap to
         # count (short doclists), while the words' doclists can be long (a prefix's is copied
         # for every statement): when few enough, rank and count in one pass, skipping a count.
@@ -416,16 +426,24 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
                 if len(newest_rows) < limit:
                     newest_rows.append(row)
             total = len(by_id)
-            if not req.raw and by_id:
+            if 0 < total <= rank_all:
+                # Few enough pass: ranked by bm25 like any search with that many matches (the
+                # plan was chosen on the FTS5 count, an upper bound).
+                ranked = cursor.execute(_RANK_PASSING, [expr(match), json.dumps(list(by_id))]).fetchall()
+                add(((rowid, rank, *(by_id[rowid][2:] if full else (by_id[rowid],))) for rowid, rank in ranked), total, float)
+                found.sort(key=itemgetter("hash"))
+                found.sort(key=itemgetter("rank"))  # stable: ties in hash order
+                del found[limit:]
+            elif not req.raw and by_id:
                 strong = db.conn.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(f"{_STRONG_COLUMNS} : ({match})")])
                 if full:
                     picked = (by_id[r[0]] for r in strong if r[0] in by_id)
                 else:
                     picked = ((r[0], None, by_id[r[0]]) for r in strong if r[0] in by_id)
                 add(picked, limit, lambda _: -WINDOW_LEXICAL_STRONG)
-            del by_id
-            if len(found) < limit:
+            if total > rank_all and len(found) < limit:
                 add(newest_rows, limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
+            del by_id
         else:
             newest = f"SELECT NULL, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
             if by_rowid is not None:
@@ -453,6 +471,45 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
             raise VidlibError(f"invalid raw search query: {message}") from None
         raise
     return found, total
+
+
+# bm25 of the listed rows only: ``+rowid`` keeps the IN list a filter (FTS5 would run the MATCH
+# once per listed rowid), and ``+rank`` computes the rank after it.
+_RANK_PASSING = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY +rank"
+
+
+def _array_plan(db: sqlite_utils.Database, expr: Callable[[str], str], strong: str | None, match: str, req: SearchRequest, rows: Any, limit: int, rank_all: int, add: Callable[..., None], found: list) -> int:
+    """Candidates when the only row conditions are duration and height: every match's rowid from
+    FTS5 (newest first), tested on the per-process arrays (``rows``: visible_rowids); then the
+    same two plans as with SQL conditions. Returns the exact total."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = None
+    ids = np.fromiter((r[0] for r in cursor.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(match)])), dtype=np.int64)
+    passing = ids[rows.passes(ids, req.min_duration, req.max_duration, req.min_height)]
+    total = len(passing)
+    if total == 0:
+        return 0
+    if total <= rank_all:
+        ranked = cursor.execute(_RANK_PASSING, [expr(match), json.dumps(passing.tolist())]).fetchall()
+        rowids = [r[0] for r in ranked]
+        add(zip(rowids, [r[1] for r in ranked], rows.hashes_of(rowids)), total, float, frozenset([None]))
+        found.sort(key=itemgetter("hash"))
+        found.sort(key=itemgetter("rank"))  # stable: ties in hash order
+        del found[limit:]
+        return total
+    passing_set = set(passing.tolist())
+    if strong is not None:
+        strong_ids = []
+        for (rowid,) in cursor.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(strong)]):
+            if rowid in passing_set:
+                strong_ids.append(rowid)
+                if len(strong_ids) == limit:
+                    break
+        add(zip(strong_ids, strong_ids, rows.hashes_of(strong_ids)), limit, lambda _: -WINDOW_LEXICAL_STRONG, frozenset([None]))
+    if len(found) < limit:
+        newest = passing[: limit + len(found)].tolist()
+        add(zip(newest, newest, rows.hashes_of(newest)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | {None})
+    return total
 
 
 def _relevance(candidates: list[dict[str, Any]], index: SimilarityIndex | None, text: str, weight: float) -> dict[str, float]:
