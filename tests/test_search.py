@@ -941,3 +941,14 @@ def test_records_keep_name_order_and_duplicates(labelled):
         items = load_videos(db, [other, "0000000000000000", video, other])
     assert [i["hash"] for i in items] == [other, video, other]
     assert items[0]["media"].keys() == before["media"].keys() and items[1]["favourite"] is False
+
+
+def test_long_words_are_tokenized_but_not_cached(shared):
+    from vidlib.search import terms
+
+    terms._cached_terms.cache_clear()
+    word = "x" * 5000
+    assert terms.index_terms(word) == (word,)
+    assert terms.index_terms("Mountains") == ("mountain",)
+    assert terms._cached_terms.cache_info().currsize == 1
+    assert set(titles(shared.client, q="beach " + word)) == {"Beach Day", "Beach or Mountain"}  # any word, as before

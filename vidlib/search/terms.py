@@ -25,13 +25,26 @@ _tokenizer: sqlite3.Connection | None = None
 _TOP = "\U0010ffff"
 
 
-@functools.lru_cache(maxsize=8192)
+# Words up to this length are cached (a pure function of the word); longer ones, which only odd
+# input has, are tokenized each time so they cannot fill the cache with large keys.
+_CACHED_LENGTH = 64
+
+
 def index_terms(word: str) -> tuple[str, ...]:
     """The terms FTS5 indexes for ``word`` (case and accents folded, porter-stemmed).
 
     Tokenized by FTS5 itself with ``video_fts``'s tokenizer, in a private in-memory database, so
-    the answer is exactly the index's (a pure function of the word: cached).
+    the answer is exactly the index's.
     """
+    return _cached_terms(word) if len(word) <= _CACHED_LENGTH else _tokenize(word)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_terms(word: str) -> tuple[str, ...]:
+    return _tokenize(word)
+
+
+def _tokenize(word: str) -> tuple[str, ...]:
     global _tokenizer
     with _lock:
         if _tokenizer is None:
