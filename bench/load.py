@@ -535,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-rates", type=lambda v: [float(x) for x in v.split(",") if x], default=[100.0, 200.0],
                         help="offered request rates of the paced mixed runs: --connections visitors, each waiting connections/rate s between requests "
                              "(comma-separated req/s; default 100,200; empty skips them)")
+    parser.add_argument("--web-workers", type=int, help="what-if: VIDLIB_WEB_WORKERS for gunicorn (default: the configured 2)")
+    parser.add_argument("--web-threads", type=int, help="what-if: VIDLIB_WEB_THREADS for gunicorn (default: the configured 8)")
     parser.add_argument("--paced-duration", type=float, default=60, help="seconds of each paced run (default 60)")
     parser.add_argument("--route-duration", type=float, default=8, help="seconds of each per-route run (default 8; 0 skips them)")
     parser.add_argument("--bytes-duration", type=float, default=15, help="seconds of each byte-serving run (default 15; 0 skips them)")
@@ -583,6 +585,10 @@ def run(args, workdir: Path) -> int:
     urls: dict[str, list[str]] = lib["urls"]
     config = load_config({"DATA_DIR": str(workdir / "data")})
     env = service_env(workdir)
+    for key in ("web_workers", "web_threads"):  # what-ifs: another gunicorn shape
+        if getattr(args, key):
+            env[f"VIDLIB_{key.upper()}"] = str(getattr(args, key))
+            config[key.upper()] = getattr(args, key)
     lua_dir = workdir / "lua"
     lua_dir.mkdir(exist_ok=True)
     (lua_dir / "list.lua").write_text(LUA_SETUP + LUA_LIST + LUA_DONE)
