@@ -364,17 +364,23 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
     # Favourites and the date condition stay SQL conditions on the row.
     by_rowid = None if (full or req.favourites or req.added_since) else visible_rowids(db)
     in_arrays = by_rowid is not None and bool(rows_sql)
-    if rows_sql and not in_arrays:
-        by_rowid = None
-    none_skipped = frozenset([None])
+    strong = None if req.raw else f"{_STRONG_COLUMNS} : ({match})"
     joined = f"FROM video_fts JOIN videos v ON v.rowid = video_fts.rowid WHERE video_fts MATCH ?{rows_sql} AND {visible_sql('v')}"
     try:
         limit = max(config["SEARCH_CANDIDATES"], deepest)
         rank_all = max(limit, config["SEARCH_RANK_ALL_MAX"])
         count = "SELECT count(*) FROM video_fts WHERE video_fts MATCH ?"
+        cursor = db.conn.cursor()
+        cursor.row_factory = None
         if in_arrays:
-            total = _array_plan(db, expr, None if req.raw else f"{_STRONG_COLUMNS} : ({match})", match, req, by_rowid, limit, rank_all, add, found)
-            return found, total
+            # Every match's rowid from FTS5, newest first, tested on the arrays.
+            ids = np.fromiter((r[0] for r in cursor.execute(_NEWEST_IDS, [expr(match)])), dtype=np.int64)
+            passing = ids[by_rowid.passes(ids, req.min_duration, req.max_duration, req.min_height)].tolist()
+
+            def rows_for(rowids: list[int], keys: list) -> Any:
+                return zip(rowids, keys, by_rowid.hashes_of(rowids))
+
+            return found, _passing_plan(cursor, expr, strong, match, passing, rows_for, limit, rank_all, add, found)
         # With name filters, the videos that have those names bound the matches and are cheap to
         # count (short doclists), while the words' doclists can be long (a prefix's is copied
         # for every statement): when few enough, rank and count in one pass, skipping a count.
@@ -402,68 +408,42 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
                 ranked = {rowid: rank for rowid, rank in db.execute(sql, [expr(match), total])}
             if by_rowid is not None:  # the per-process rowid -> hash map: no videos row read
                 rowids = list(ranked)
-                add(zip(rowids, ranked.values(), by_rowid.hashes_of(rowids)), total, float, none_skipped)
+                add(zip(rowids, ranked.values(), by_rowid.hashes_of(rowids)), total, float, _NONE)
             else:
                 sql = f"SELECT v.rowid, v.rowid, {columns} FROM videos v WHERE v.rowid IN (SELECT value FROM json_each(?)) AND {visible_sql('v')}"
                 add(db.execute(sql, [json.dumps(list(ranked))]), total, ranked.__getitem__)
-            found.sort(key=itemgetter("hash"))
-            found.sort(key=itemgetter("rank"))  # stable: ties in hash order
-            del found[limit:]
+            _best_first(found, limit)
         elif rows_sql:
             # Conditions on the videos row: every passing match is read once, newest first (their
-            # number is the exact total); the title-and-names group comes from FTS5 alone, kept
-            # where its rowid passed, then the newest of the rest. (Two joined statements with
-            # ``COUNT(*) OVER ()`` read every passing row twice.)
-            # Streamed: a row kept only as its hash (or, for the other sorts, its tuple) under its
-            # rowid, and the newest ``limit`` rows, so a common word with only a duration filter
-            # does not keep tens of thousands of tracked tuples alive (garbage collections).
-            cursor = db.conn.cursor()
-            cursor.row_factory = None
+            # number is the exact total), streamed and kept only as its hash (or, for the other
+            # sorts, its tuple) under its rowid: a common word with only a duration filter does
+            # not keep tens of thousands of tracked tuples alive (garbage collections).
             by_id: dict[int, Any] = {}
-            newest_rows: list[tuple] = []
             for row in cursor.execute(f"SELECT video_fts.rowid, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC", [expr(match)] + rows_params):
-                by_id[row[0]] = row if full else row[2]
-                if len(newest_rows) < limit:
-                    newest_rows.append(row)
-            total = len(by_id)
-            if 0 < total <= rank_all:
-                # Few enough pass: ranked by bm25 like any search with that many matches (the
-                # plan was chosen on the FTS5 count, an upper bound).
-                ranked = cursor.execute(_RANK_PASSING, [expr(match), json.dumps(list(by_id))]).fetchall()
-                add(((rowid, rank, *(by_id[rowid][2:] if full else (by_id[rowid],))) for rowid, rank in ranked), total, float)
-                found.sort(key=itemgetter("hash"))
-                found.sort(key=itemgetter("rank"))  # stable: ties in hash order
-                del found[limit:]
-            elif not req.raw and by_id:
-                strong = db.conn.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(f"{_STRONG_COLUMNS} : ({match})")])
-                if full:
-                    picked = (by_id[r[0]] for r in strong if r[0] in by_id)
-                else:
-                    picked = ((r[0], None, by_id[r[0]]) for r in strong if r[0] in by_id)
-                add(picked, limit, lambda _: -WINDOW_LEXICAL_STRONG)
-            if total > rank_all and len(found) < limit:
-                add(newest_rows, limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found})
-            del by_id
+                by_id[row[0]] = row[2:] if full else (row[2],)
+
+            def rows_for(rowids: list[int], keys: list) -> Any:
+                return ((rowid, key, *by_id[rowid]) for rowid, key in zip(rowids, keys))
+
+            total = _passing_plan(cursor, expr, strong, match, list(by_id), rows_for, limit, rank_all, add, found)
         else:
             newest = f"SELECT NULL, NULL, {columns} {joined} ORDER BY video_fts.rowid DESC LIMIT ?"
             if by_rowid is not None:
                 # FTS5 alone walks the newest matches; the map gives their hashes (hidden ones,
                 # never among them, would come back as None and be skipped).
-                newest_ids = "SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
 
-                def newest_rows(text: str, skip_count: int):
-                    rowids = [r[0] for r in db.execute(newest_ids, [expr(text), limit + skip_count])]
+                def newest_of(text: str, skip_count: int):
+                    rowids = [r[0] for r in cursor.execute(_NEWEST_IDS + " LIMIT ?", [expr(text), limit + skip_count])]
                     return zip(rowids, rowids, by_rowid.hashes_of(rowids))
 
-                newest_of = newest_rows
             else:
 
                 def newest_of(text: str, skip_count: int):
                     return db.execute(newest, [expr(text)] + rows_params + [limit])
-            if not req.raw:
-                add(newest_of(f"{_STRONG_COLUMNS} : ({match})", 0), limit, lambda _: -WINDOW_LEXICAL_STRONG, none_skipped)
+            if strong is not None:
+                add(newest_of(strong, 0), limit, lambda _: -WINDOW_LEXICAL_STRONG, _NONE)
             if len(found) < limit:
-                add(newest_of(match, len(found)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | none_skipped)
+                add(newest_of(match, len(found)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | _NONE)
     except sqlite3.OperationalError as exc:
         message = str(exc)
         # FTS5's query-parser errors (only a raw query can cause them); not all say "fts5".
@@ -476,39 +456,46 @@ def _candidates(db: sqlite_utils.Database, match: str, req: SearchRequest, confi
 # bm25 of the listed rows only: ``+rowid`` keeps the IN list a filter (FTS5 would run the MATCH
 # once per listed rowid), and ``+rank`` computes the rank after it.
 _RANK_PASSING = "SELECT rowid, rank FROM video_fts WHERE video_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY +rank"
+_NEWEST_IDS = "SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC"
+_NONE = frozenset([None])  # a rowid the map does not know: skipped
 
 
-def _array_plan(db: sqlite_utils.Database, expr: Callable[[str], str], strong: str | None, match: str, req: SearchRequest, rows: Any, limit: int, rank_all: int, add: Callable[..., None], found: list) -> int:
-    """Candidates when the only row conditions are duration and height: every match's rowid from
-    FTS5 (newest first), tested on the per-process arrays (``rows``: visible_rowids); then the
-    same two plans as with SQL conditions. Returns the exact total."""
-    cursor = db.conn.cursor()
-    cursor.row_factory = None
-    ids = np.fromiter((r[0] for r in cursor.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(match)])), dtype=np.int64)
-    passing = ids[rows.passes(ids, req.min_duration, req.max_duration, req.min_height)]
+def _best_first(found: list[dict[str, Any]], limit: int) -> None:
+    """Sort ranked candidates best bm25 first, ties in hash order, and keep ``limit``."""
+    found.sort(key=itemgetter("hash"))
+    found.sort(key=itemgetter("rank"))  # stable: ties in hash order
+    del found[limit:]
+
+
+def _passing_plan(cursor: sqlite3.Cursor, expr: Callable[[str], str], strong: str | None, match: str, passing: list[int], rows_for: Callable[[list[int], list], Any],
+                  limit: int, rank_all: int, add: Callable[..., None], found: list) -> int:
+    """Candidates among the matches that passed a search's row conditions (``passing``: their
+    rowids, newest first); returns their number, the exact total.
+
+    Up to ``rank_all`` of them are ranked by bm25 like any search with that many matches;
+    more, and the window plan runs over them: the newest title-and-names matches (from FTS5
+    alone, kept where their rowid passed), then the newest of the rest. ``rows_for(rowids,
+    keys)`` gives the rows ``add`` takes for those rowids (rowid, key, hash[, more columns]).
+    """
     total = len(passing)
     if total == 0:
         return 0
     if total <= rank_all:
-        ranked = cursor.execute(_RANK_PASSING, [expr(match), json.dumps(passing.tolist())]).fetchall()
-        rowids = [r[0] for r in ranked]
-        add(zip(rowids, [r[1] for r in ranked], rows.hashes_of(rowids)), total, float, frozenset([None]))
-        found.sort(key=itemgetter("hash"))
-        found.sort(key=itemgetter("rank"))  # stable: ties in hash order
-        del found[limit:]
+        ranked = cursor.execute(_RANK_PASSING, [expr(match), json.dumps(passing)]).fetchall()
+        add(rows_for([r[0] for r in ranked], [r[1] for r in ranked]), total, float, _NONE)
+        _best_first(found, limit)
         return total
-    passing_set = set(passing.tolist())
     if strong is not None:
-        strong_ids = []
-        for (rowid,) in cursor.execute("SELECT rowid FROM video_fts WHERE video_fts MATCH ? ORDER BY rowid DESC", [expr(strong)]):
-            if rowid in passing_set:
-                strong_ids.append(rowid)
-                if len(strong_ids) == limit:
+        passed, picked = set(passing), []
+        for (rowid,) in cursor.execute(_NEWEST_IDS, [expr(strong)]):
+            if rowid in passed:
+                picked.append(rowid)
+                if len(picked) == limit:
                     break
-        add(zip(strong_ids, strong_ids, rows.hashes_of(strong_ids)), limit, lambda _: -WINDOW_LEXICAL_STRONG, frozenset([None]))
+        add(rows_for(picked, picked), limit, lambda _: -WINDOW_LEXICAL_STRONG, _NONE)
     if len(found) < limit:
-        newest = passing[: limit + len(found)].tolist()
-        add(zip(newest, newest, rows.hashes_of(newest)), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | {None})
+        newest = passing[: limit + len(found)]
+        add(rows_for(newest, newest), limit, lambda _: -WINDOW_LEXICAL_WEAK, {c["hash"] for c in found} | _NONE)
     return total
 
 

@@ -146,7 +146,8 @@ class SimilarityIndex:
         A query has a few terms: each term's postings (its row of ``matrix_t``: the videos
         that have it, in row order, and their weights) are looked up for the candidates by
         binary search, instead of slicing the candidates' rows out of ``matrix`` (scipy's
-        fancy indexing and product cost ~0.3 ms for 500 candidates; this ~0.05).
+        fancy indexing and product: ~0.26 ms for 500 candidates; this 0.09 ms for a one-word
+        query, 0.19 for three words, at 100,000 videos).
         """
         if query_vec.nnz == 0:
             return {}
