@@ -3,7 +3,7 @@
 Migration 7 keeps an ``index_state`` row ``data`` that triggers bump on every change to what
 the read API shows (videos, favourites, preview media, names and their links, content
 filters). :func:`data_version` reads it (one row), and :func:`kept` keeps anything computed
-from the library while it stays the same (the visible-hash array, per-name counts, the
+from the library while it stays the same (the visible videos' arrays, per-name counts, the
 spotlight's candidates).
 
 :class:`ResponseCache` keeps finished responses of the listings every visitor asks for alike
@@ -30,7 +30,8 @@ from vidlib import state
 
 def data_version(db: sqlite_utils.Database, counter: str = "data") -> int:
     """An ``index_state`` counter: ``data`` moves whenever something the read API shows changes,
-    ``visible`` whenever the set of visible videos may have changed (migration 6)."""
+    ``rows`` whenever the set of visible videos or their duration or height may have changed
+    (migration 10)."""
     return db.execute("SELECT version FROM index_state WHERE name = ?", [counter]).fetchone()[0]
 
 

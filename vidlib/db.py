@@ -566,3 +566,18 @@ def m010_rows_version(db: sqlite_utils.Database) -> None:
     hashes and tests duration and height conditions without reading a row per match.
     """
     _run_script(db, _video_counter("rows", ("hash", "missing", "hidden", "duration", "height")))
+
+
+@migration
+def m011_drop_visible_triggers(db: sqlite_utils.Database) -> None:
+    """The ``visible`` counter's triggers (migration 6) go: the per-process arrays it kept are
+    now kept by ``rows`` (migration 10), which moves on every change ``visible`` did. Its
+    ``index_state`` row stays, unused."""
+    _run_script(
+        db,
+        """
+        DROP TRIGGER videos_visible_insert;
+        DROP TRIGGER videos_visible_delete;
+        DROP TRIGGER videos_visible_update;
+        """,
+    )

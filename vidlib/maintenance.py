@@ -444,7 +444,7 @@ def vacuum_steps(db: sqlite_utils.Database) -> Iterator[tuple[str, str]]:
             rows = rebuild_fts(db)
             # Processes keep the visible videos' rowids (vidlib.library.videos.visible_rowids)
             # until this counter moves.
-            db.execute("UPDATE index_state SET version = version + 1 WHERE name IN ('visible', 'data', 'rows')")
+            db.execute("UPDATE index_state SET version = version + 1 WHERE name IN ('data', 'rows')")
         yield "fts", f"video rowids moved: full-text index rebuilt ({rows} rows)"
     else:
         yield "fts", "video rowids unchanged: full-text index kept"

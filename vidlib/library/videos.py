@@ -130,20 +130,12 @@ def hash_int(video_hash: str) -> int:
 
 
 def visible_hashes(db: sqlite_utils.Database) -> np.ndarray | None:
-    """Every visible video's hash as a 64-bit integer, kept per process until the ``visible``
-    counter (migration 6: bumped by triggers whenever a video is added, removed, goes missing
-    or is hidden) moves; the same array object until then. 8 bytes a video (0.8 MB at
-    100,000). None when a visible hash is not 16 hex digits (an imported id)."""
-
-    def build() -> np.ndarray | None:
-        # Streamed from the cursor into the array: a list of 100,000 hash strings would stay
-        # behind as ~10 MB of the process's memory after it is freed.
-        try:
-            return np.fromiter((hash_int(h) for (h,) in db.execute(f"SELECT v.hash FROM videos v WHERE {visible_sql('v')}")), dtype=np.uint64)
-        except ValueError:
-            return None
-
-    return kept(db, "visible hashes", build, counter="visible")
+    """Every visible video's hash as a 64-bit integer (in rowid order), the same array object
+    until the set of visible videos or their rows change: the hashes of
+    :func:`visible_rowids`, one copy per process. None when a visible hash is not 16 hex digits
+    (an imported id)."""
+    rows = visible_rowids(db)
+    return None if rows is None else rows.hashes
 
 
 class VisibleRows:
