@@ -248,3 +248,79 @@ def test_duration_and_height_on_the_arrays_agree_with_sql(make_app, comets, monk
     # A changed height is in the next search's arrays.
     db.execute("UPDATE videos SET height = 2160 WHERE hash = ?", [hashes[1]])
     assert pages({"min_height": 1000})[0] == 3
+
+
+def test_facets_from_the_link_arrays_agree_with_sql(make_app, comets, monkeypatch):
+    """Facets are counted on the per-process link arrays: the same names, counts and order as
+    the grouped SQL statements (the arrays switched off), with and without words, past the
+    facet limit (ties ordered by name without ASCII case); a new link, a renamed name and a
+    changed studio are seen by the next count (the ``links`` counter), and a throttled rebuild
+    counts in SQL meanwhile."""
+    from vidlib.search import engine, facets
+
+    app, db, hashes = comets
+    # More names than the facet limit, with ties and case differences in the order.
+    for n in range(1, 11):
+        for k in range(n, 25):
+            name = f"{'Zed' if k % 2 else 'zed'} {k:02d}"
+            vdb.get_or_create_name(db, "categories", name)
+            category_id = db.execute("SELECT id FROM categories WHERE name = ?", [name]).fetchone()[0]
+            db.execute("INSERT INTO video_categories (hash, category_id, position) VALUES (?, ?, ?)", [hashes[n], category_id, k])
+    client = app.test_client()
+    cases = [{"q": "comet"}, {"q": "evening"}, {"performer": "Ann Lee"}, {}, {"studio": "Dock Films"}, {"q": "nothingmatches"}]
+
+    def facet_lists():
+        return [get(client, facets="true", **params)["facets"] for params in cases]
+
+    with_arrays = facet_lists()
+    assert facets.link_arrays(db) is not None
+    monkeypatch.setattr(engine, "link_arrays", lambda db: None)
+    with_sql = facet_lists()
+    monkeypatch.undo()
+    assert with_arrays == with_sql
+    assert len(with_arrays[3]["categories"]) == engine.FACET_LIMIT
+    assert with_arrays[0]["studios"] == [{"name": "Plain Studio", "count": 8}]  # videos 3 and 8 are hidden
+    assert with_arrays[2]["performers"] == [{"name": "Ann Lee", "count": 10}]
+
+    # Changes: a new link, a renamed performer, another studio.
+    db.execute("INSERT INTO video_performers (hash, performer_id, position) VALUES (?, ?, 5)", [hashes[1], vdb.get_or_create_name(db, "performers", "Bo Ray")])
+    db.execute("UPDATE performers SET name = 'Ann Lee-Smith' WHERE name = 'Ann Lee'")
+    db.execute("UPDATE videos SET studio_id = ? WHERE hash = ?", [vdb.get_or_create_name(db, "studios", "Dock Films"), hashes[2]])
+    got = get(client, facets="true", q="comet")["facets"]
+    assert {f["name"]: f["count"] for f in got["performers"]} == {"Ann Lee-Smith": 8, "Bo Ray": 1}
+    assert {f["name"]: f["count"] for f in got["studios"]} == {"Plain Studio": 7, "Dock Films": 1}
+    monkeypatch.setattr(engine, "link_arrays", lambda db: None)
+    assert get(client, facets="true", q="comet")["facets"] == got
+
+
+def test_link_arrays_rebuild_once_the_throttle_allows_and_refuse_imported_ids(make_app, comets, monkeypatch):
+    """A stale value is rebuilt only once 20 times the last build's duration has passed (SQL
+    counts meanwhile); hashes that are not 16 lowercase hex digits make no arrays."""
+    from vidlib import cache
+    from vidlib.search import facets
+
+    app, db, hashes = comets
+    first = facets.link_arrays(db)
+    assert facets.link_arrays(db) is first  # kept while nothing changes
+    # As if the build had taken a second: for the next 20 s a stale value is not rebuilt.
+    for place in [p for p in cache._computed if p[1] == "link arrays"]:
+        cache._computed[place] = (cache.time.monotonic(), 1.0)
+    db.execute("DELETE FROM video_performers WHERE hash = ?", [hashes[1]])
+    assert facets.link_arrays(db) is None
+    assert get(app.test_client(), facets="true", q="comet")["facets"]["performers"] == [{"name": "Ann Lee", "count": 7}]  # counted in SQL
+    monkeypatch.setattr(cache.time, "monotonic", lambda real=cache.time.monotonic: real() + 3600)
+    fresh = facets.link_arrays(db)
+    assert fresh is not None and fresh is not first
+    assert fresh.facets([hashes[1]], 20)["performers"] == []
+    assert fresh.facets([hashes[2], hashes[2], "00000000000000ff"], 20)["performers"] == [{"name": "Ann Lee", "count": 1}]
+    monkeypatch.undo()
+    with pytest.raises(ValueError):
+        facets.hash_numbers("0123456789ABCDEF", 1)
+    with pytest.raises(ValueError):
+        facets.hash_numbers("0123456789abcde", 1)
+    db.execute(
+        "INSERT INTO videos (hash, oshash, path, filename, size, mtime, title, added_at, updated_at) "
+        "VALUES ('imported-1', 'imported-1', '/lib/i.mp4', 'i.mp4', 1, 0, 'Imported', '2024-02-01T00:00:00+00:00', '2024-02-01T00:00:00+00:00')"
+    )
+    monkeypatch.setattr(cache.time, "monotonic", lambda real=cache.time.monotonic: real() + 7200)
+    assert facets.link_arrays(db) is None  # an id that is not 16 hex digits: SQL counts

@@ -196,6 +196,48 @@ def test_gunicorn_conf_is_quiet_on_loopback_and_uses_threads(tmp_path):
     assert "ADMIN_TOKEN" not in text
 
 
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port`` (/proc/net/tcp, state 0A)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == f"0100007F:{port:04X}" and row.split()[3] == "0A")
+
+
+def test_gunicorn_workers_each_listen_on_their_own_socket(tmp_path):
+    """reuse_port: each worker has its own listening socket, so the kernel spreads connections
+    evenly over them (one shared socket let one worker take two thirds of them); all answer."""
+    port = free_port()
+    env = _env(tmp_path / "data", port, VIDLIB_WEB_WORKERS="3")
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening_sockets(port) == 3, timeout=60, message="three listening sockets")
+        for _ in range(20):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/get-performers") as response:
+                assert response.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert proc.returncode == 0
+
+
+def test_gunicorn_conf_freezes_long_lived_objects_in_workers_only():
+    """post_worker_init turns on gc.freeze for the worker (full collections walked ~140,000
+    long-lived objects, ~60 ms with the GIL held); elsewhere freeze_long_lived does nothing."""
+    probe = (
+        "import gc, sys; sys.argv = ['gunicorn', '-c', 'gunicorn.conf.py', 'wsgi:app']\n"
+        "from vidlib.state import freeze_long_lived\n"
+        "freeze_long_lived(); print(gc.get_freeze_count())\n"
+        "from gunicorn.app.wsgiapp import WSGIApplication\n"
+        "cfg = WSGIApplication('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
+        "cfg.post_worker_init(None); frozen = gc.get_freeze_count(); print(frozen)\n"
+        "junk = [[] for _ in range(1000)]; freeze_long_lived(); print(gc.get_freeze_count() - frozen)\n"
+        "print(cfg.reuse_port)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env(Path("/nonexistent"), free_port()), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, frozen, more, reuse = done.stdout.split()
+    assert before == "0" and int(frozen) > 10_000 and int(more) > 900 and reuse == "True"  # the 1,000 new lists frozen too (less what the collect freed)
+
+
 def test_gunicorn_conf_keeps_sendfile_on(tmp_path):
     # gunicorn's ``sendfile`` setting is its --no-sendfile switch: any value in the config file
     # (even True) turned sendfile off, and /video bytes went through Python 256 KiB at a time.

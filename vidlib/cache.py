@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
@@ -37,24 +38,38 @@ def data_version(db: sqlite_utils.Database, counter: str = "data") -> int:
 
 _kept: dict[tuple[str, Hashable], tuple[int, Any]] = {}
 _kept_lock = threading.Lock()
+_computed: dict[tuple[str, Hashable], tuple[float, float]] = {}  # (monotonic end, seconds) of the last compute
 
 
-def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], counter: str = "data") -> Any:
+def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], counter: str = "data", throttle: float = 0.0) -> Any:
     """``compute()``, kept per process and database file until ``counter`` moves; the same object
-    until then. Computed once even when several threads ask at the same moment."""
+    until then. Computed once even when several threads ask at the same moment.
+
+    ``throttle`` > 0: when the kept value is stale, compute again only once ``throttle`` times
+    the last compute's duration has passed since it ended, and return None until then (the
+    caller answers without it). A library that keeps changing (a scan adding videos) then costs
+    at most 1 / ``throttle`` of a core in recomputes, not one per request.
+    """
     place = (db.execute("PRAGMA database_list").fetchone()[2], key)
     version = data_version(db, counter)  # before computing: a change meanwhile makes it stale
     entry = _kept.get(place)
     if entry is not None and entry[0] == version:
         return entry[1]
+    if throttle and entry is not None:
+        ended, seconds = _computed.get(place, (0.0, 0.0))
+        if time.monotonic() - ended < throttle * seconds:
+            return None
     with _kept_lock:
         entry = _kept.get(place)
         if entry is not None and entry[0] == version:
             return entry[1]
+        started = time.monotonic()
         value = compute()
         if len(_kept) >= 64:  # a few values per library; tests open many libraries
             _kept.clear()
+            _computed.clear()
         _kept[place] = (version, value)
+        _computed[place] = (time.monotonic(), time.monotonic() - started)
         return value
 
 

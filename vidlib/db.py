@@ -581,3 +581,21 @@ def m011_drop_visible_triggers(db: sqlite_utils.Database) -> None:
         DROP TRIGGER videos_visible_update;
         """,
     )
+
+
+@migration
+def m012_links_version(db: sqlite_utils.Database) -> None:
+    """``index_state`` row ``links``: bumped when a video is added or removed or its ``hash`` or
+    ``studio_id`` changes, and by any change to the performer and category links or the names.
+
+    Web processes keep every video's studio, performers and categories as arrays until it moves
+    (vidlib.search.facets.link_arrays), so facets are counted without a statement per kind.
+    Media, favourites and visibility do not move it: preview generation does not rebuild them.
+    """
+    bump = "UPDATE index_state SET version = version + 1 WHERE name = 'links';"
+    triggers = "\n".join(
+        f"CREATE TRIGGER {table}_links_{event.lower()} AFTER {event} ON {table} BEGIN {bump} END;"
+        for table in ("video_performers", "video_categories", "performers", "studios", "categories")
+        for event in ("INSERT", "UPDATE", "DELETE")
+    )
+    _run_script(db, _video_counter("links", ("hash", "studio_id")) + triggers)

@@ -19,6 +19,30 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("scan", "media", "index")  # highest priority first
 
+# -- the cyclic garbage collector in web workers ---------------------------------------------
+# A web worker holds ~140,000 container objects that live as long as it does (modules, the app,
+# the similarity index's vocabulary, the speller). Each full collection walks all of them with
+# the GIL held: ~60 ms in which none of the worker's threads answers, a few times a minute under
+# load, and the slowest 1 % of requests waited for it. gunicorn.conf.py turns this on in each
+# worker once the app is loaded; the long-lived objects are then moved out of the collector's
+# reach (``gc.freeze``), and again whenever the index is (re)loaded.
+_freeze_long_lived = False
+
+
+def freeze_long_lived(enable: bool = False) -> None:
+    """Keep the objects alive now out of the cyclic collector's walks (``enable`` turns it on
+    for this process; until then this does nothing). Unfreezes and collects once first, so the
+    garbage of what was replaced (an older index) is still found."""
+    global _freeze_long_lived
+    import gc
+
+    _freeze_long_lived = _freeze_long_lived or enable
+    if not _freeze_long_lived:
+        return
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
 
 class AppState:
     """Per-process shared state. Safe to use from several threads."""

@@ -31,6 +31,7 @@ from vidlib.db import FTS_CATEGORY, FTS_HIDDEN, FTS_PERFORMER, FTS_STUDIO
 from vidlib.errors import VidlibError
 from vidlib.filters import listing_visible_sql, visible_sql
 from vidlib.library.videos import load_videos, nocase_key, visible_name_counts, visible_rowids
+from vidlib.search.facets import link_arrays
 from vidlib.search.spelling import Speller
 from vidlib.search.terms import prefix_needed
 from vidlib.search.tfidf import SimilarityIndex, fold
@@ -83,7 +84,7 @@ def fts_query(words: list[str], alternatives: dict[int, list[str]] | None = None
     return (" OR " if any_word else " AND ").join(parts)
 
 
-def _speller(index: SimilarityIndex | None) -> Speller | None:
+def speller_for(index: SimilarityIndex | None) -> Speller | None:
     if index is None:
         return None
     speller = getattr(index, "_speller", None)
@@ -131,8 +132,20 @@ def _seeded_key(seed: int):
     return lambda h: hashlib.blake2b(prefix + h.encode(), digest_size=8).digest()
 
 
-def _facets(db: sqlite_utils.Database, hashes_json: str | None, where: str, params: list[Any]) -> dict[str, list[dict]]:
-    """Counts of studios, performers and categories among the matches.
+def _facets(db: sqlite_utils.Database, hashes: list[str] | None, where: str, params: list[Any]) -> dict[str, list[dict]]:
+    """Counts of studios, performers and categories among the matches (``hashes``, visible
+    videos) or, without them, the videos ``where`` selects: from the per-process link arrays
+    (vidlib/search/facets.py), or in SQL where there are none (imported ids)."""
+    links = link_arrays(db)
+    if links is None:
+        return _facets_sql(db, None if hashes is None else json.dumps(hashes), where, params)
+    if hashes is None:
+        hashes = [r[0] for r in db.execute(f"SELECT v.hash FROM videos v WHERE {where}", params)]
+    return links.facets(hashes, FACET_LIMIT)
+
+
+def _facets_sql(db: sqlite_utils.Database, hashes_json: str | None, where: str, params: list[Any]) -> dict[str, list[dict]]:
+    """Counts of studios, performers and categories among the matches, in SQL.
 
     ``hashes_json``: the matches as a JSON list of (visible) hashes, read straight from the link
     tables and counted per id before the names are joined (one name lookup per group, not per
@@ -199,7 +212,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
         match = fts_query(words, prefix_last=prefix_last)
     candidates, total = _candidates(db, match, req, config, deepest, full)
     if not candidates and not req.raw:
-        speller = _speller(index)
+        speller = speller_for(index)
         alternatives: dict[int, list[str]] = {}
         if speller is not None:
             for i, word in enumerate(words):
@@ -235,7 +248,7 @@ def search(db: sqlite_utils.Database, config: dict[str, Any], index: SimilarityI
         hashes = [c["hash"] for c in sorted(sorted(candidates, key=lambda c: c["hash"]), key=key, reverse=reverse)]
     result.update(total=total, items=_with_scores(db, hashes[offset : offset + req.per_page], scores))
     if req.facets:
-        result["facets"] = _facets(db, json.dumps(hashes), where, params)
+        result["facets"] = _facets(db, hashes, where, params)
     return result
 
 

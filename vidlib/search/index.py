@@ -107,5 +107,11 @@ class IndexHolder:
                 log.warning("cannot load the similarity index: %s", exc)
                 return self._index
             self._index = loaded
+            # The speller is part of what a loaded index keeps: built now, then both frozen.
+            from vidlib.search.engine import speller_for
+            from vidlib.state import freeze_long_lived
+
+            speller_for(loaded)
+            freeze_long_lived()
             log.info("loaded similarity index built at %s (%d videos)", loaded.built_at, len(loaded.hashes))
             return loaded
