@@ -59,9 +59,10 @@ def _range_bounds(spec: tuple[int, int | None], size: int) -> tuple[int, int] | 
     return start, stop
 
 
-def send_range_file(path: str, etag: str | None = None, cache_control: str = "no-cache") -> Response:
-    """Answer the current request with the file at ``path`` (200, 206, 304 or 416)."""
-    st = os.stat(path)
+def send_range_file(path: str, etag: str | None = None, cache_control: str = "no-cache", st: os.stat_result | None = None) -> Response:
+    """Answer the current request with the file at ``path`` (200, 206, 304 or 416); ``st``: its
+    ``os.stat`` when the caller has it already."""
+    st = st or os.stat(path)
     size = st.st_size
     etag = etag or f"{st.st_size:x}-{int(st.st_mtime * 1000):x}"
     headers = {

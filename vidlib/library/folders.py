@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -26,12 +27,19 @@ def inside_roots(config: dict[str, Any], real: str) -> bool:
     return not roots or any(_inside(real, root) for root in roots)
 
 
+# A library folder's or root's resolved path, kept per process (a byte-range request would
+# otherwise resolve every folder again). Stale only in the safe direction: a folder replaced by
+# a symlink afterwards resolves its files elsewhere, outside the kept path, and they are refused.
+_real_dir = functools.lru_cache(maxsize=1024)(lambda path: os.path.realpath(os.path.expanduser(path)).rstrip(os.sep) + os.sep)
+
+
 def serving_allowed(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> bool:
     """True when ``path``, symlinks resolved, is inside a library folder (and FOLDER_ROOTS)."""
     real = os.path.realpath(path)
-    if not inside_roots(config, real):
+    roots = config.get("FOLDER_ROOTS")
+    if roots and not any(real.startswith(_real_dir(root)) for root in roots):
         return False
-    return any(real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep) for (folder,) in db.execute("SELECT path FROM folders"))
+    return any(real.startswith(_real_dir(folder)) for (folder,) in db.execute("SELECT path FROM folders"))
 
 
 def validate_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> str:

@@ -66,6 +66,17 @@ def _preview_names(directory: str) -> tuple[str, ...]:
 _kept_preview_names = functools.lru_cache(maxsize=4096)(lambda directory, version: _preview_names(directory))
 
 
+_NOT_ALNUM = {c: None for c in range(128) if not chr(c).isalnum()}
+
+
+def _version_tag(version: str) -> str:
+    """``updated_at`` with only its letters and digits (``2026-12-07T12:59:20+00:00`` ->
+    ``20261207T1259200000``)."""
+    if version.isascii():
+        return version.translate(_NOT_ALNUM)
+    return "".join(c for c in version if c.isalnum())
+
+
 def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str | None = None) -> dict[str, Any]:
     """The URLs of a generated kind (``{"url": ...}``, plus ``urls`` / ``vtt_url`` where there are several files).
 
@@ -73,7 +84,7 @@ def kind_urls(config: dict[str, Any], video_hash: str, kind: str, version: str |
     a new URL and the files can be cached as immutable.
     """
     base = media_url_base(video_hash)
-    suffix = f"?v={''.join(c for c in version if c.isalnum())}" if version else ""
+    suffix = f"?v={_version_tag(version)}" if version else ""
     if kind == "preview_thumbnails":
         directory = os.path.join(video_media_dir(config, video_hash), "preview")
         names = _kept_preview_names(directory, version) if version else _preview_names(directory)

@@ -60,11 +60,16 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
         return number
     if serialize is fields.List._serialize:
         inner = _converter(field.inner)
-        return lambda value: None if value is None else [inner(each) for each in value]
+        listed = lambda value: None if value is None else [inner(each) for each in value]  # noqa: E731
+        listed.inner = inner  # type: ignore[attr-defined]
+        return listed
     if serialize is fields.Nested._serialize:
         nested = field.schema
         dump = _compile(nested, nested.many or field.many)
-        return lambda value: None if value is None else dump(value)
+        converted = lambda value: None if value is None else dump(value)  # noqa: E731
+        if not (nested.many or field.many):
+            converted.one = dump  # type: ignore[attr-defined]
+        return converted
     if serialize is fields.Mapping._serialize and field.mapping_type is dict:
         keys = _converter(field.key_field) if field.key_field is not None else _identity
         values = _converter(field.value_field) if field.value_field is not None else _identity
@@ -101,24 +106,30 @@ def _compile(schema: Schema, many: bool) -> Callable[[Any], Any]:
         key = field.data_key if field.data_key is not None else name
         convert = _converter(field)
         namespace[f"c{i}"], namespace[f"d{i}"] = convert, field.dump_default
+        inner = getattr(convert, "inner", None)
+        namespace[f"n{i}"] = getattr(convert, "one", None) or getattr(inner, "one", None)
         if convert is _identity:
             expr = "v"
         elif convert is _text:
             expr = f"v if type(v) is str else c{i}(v)"
         elif getattr(convert, "num_type", None) in (int, float):
             expr = f"v if type(v) is {convert.num_type.__name__} else c{i}(v)"
+        elif getattr(convert, "one", None) is not None:  # one nested schema: its function, called here
+            expr = f"None if v is None else n{i}(v)"
+        elif getattr(inner, "one", None) is not None:  # a list of one nested schema
+            expr = f"None if v is None else [None if x is None else n{i}(x) for x in v]"
+        elif inner is _text:
+            expr = f"None if v is None else [x if type(x) is str else _text(x) for x in v]"
         else:
             expr = f"c{i}(v)"
+        namespace["_text"] = _text
         # A key absent from a plain dict: marshmallow then tries getattr (a dict method's name).
         fallback = f"_get(obj, {attribute!r})" if attribute in _DICT_ATTRIBUTES else "_m"
         for block, read in ((lines, f"get({attribute!r}, {fallback})"), (slow, f"_get(obj, {attribute!r})")):
-            block += [
-                f"        v = {read}",
-                "        if v is _m:",
-                f"            v = d{i}() if callable(d{i}) else d{i}",
-                "        if v is not _m:",
-                f"            out[{key!r}] = {expr}",
-            ]
+            block.append(f"        v = {read}")
+            if field.dump_default is not missing:
+                block += ["        if v is _m:", f"            v = d{i}() if callable(d{i}) else d{i}"]
+            block += ["        if v is not _m:", f"            out[{key!r}] = {expr}"]
     source = "\n".join(lines + (slow if len(slow) > 1 else ["    else:", "        pass"]) + ["    return out"])
     exec(compile(source, f"<dump {cls.__name__}>", "exec"), namespace)  # noqa: S102 - source built from field names above
     one = namespace["one"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 
 from flask import Response, request
 from flask.views import MethodView
@@ -51,10 +52,16 @@ def _servable_video(video_hash: str) -> dict:
     if row is None:
         abort_for(NotFound(f"no video with hash {video_hash}"))
     path = row["path"]
-    if not _inside_library(path, db) or not os.path.isfile(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode) or not _inside_library(path, db):
         log.warning("video %s: %s is not a file inside a library folder; not served", video_hash, path)
         abort_for(NotFound(f"the file of video {video_hash} is not available"))
-    return dict(row)
+    video = dict(row)
+    video["stat"] = st
+    return video
 
 
 @blp.route("/video/<video_hash>")
@@ -62,8 +69,9 @@ class VideoFile(MethodView):
     @blp.doc(responses=_VIDEO_RESPONSES)
     def get(self, video_hash):
         """The video file, with HTTP Range, conditional GET and the right MIME type"""
-        path = _servable_video(video_hash)["path"]
-        return send_range_file(path, etag=f"{video_hash}-{os.stat(path).st_size:x}-{int(os.stat(path).st_mtime):x}", cache_control="private, max-age=0, must-revalidate")
+        video = _servable_video(video_hash)
+        st = video["stat"]
+        return send_range_file(video["path"], etag=f"{video_hash}-{st.st_size:x}-{int(st.st_mtime):x}", cache_control="private, max-age=0, must-revalidate", st=st)
 
 
 def _check_start(video: dict, start: float) -> None:
