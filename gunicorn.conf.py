@@ -6,6 +6,8 @@ Command-line flags still win (``gunicorn --bind 127.0.0.1:9000 wsgi:app``).
 
 import ipaddress
 import logging
+import socket
+import sys
 
 from config import load_config
 
@@ -42,9 +44,33 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _free_to_listen(address: tuple) -> OSError | None:
+    """None when nothing listens at ``address`` (host, port) yet; else why not. The probe sets
+    no SO_REUSEPORT, so another vidlib's listening workers count as taken too."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no owner
+            probe.bind(address[:2])
+    except OSError as exc:
+        return exc
+    return None
+
+
 def on_starting(server):
-    if any(address.startswith("unix:") for address in server.cfg.bind):
-        server.cfg.set("reuse_port", False)  # workers cannot each bind the same socket file
+    addresses = server.cfg.address
+    if any(not isinstance(a, tuple) or not a[1] for a in addresses):
+        # workers cannot each bind the same socket file, nor agree on a port the kernel picks
+        server.cfg.set("reuse_port", False)
+        return
+    # With reuse_port the workers bind, each with SO_REUSEPORT: a port already taken would make
+    # each of them fail and be restarted forever, and a second vidlib on the same port would
+    # silently share its visitors. Checked here, once, so both stop gunicorn with the reason.
+    for address in addresses:
+        problem = _free_to_listen(address)
+        if problem is not None:
+            server.log.error("cannot listen at %s:%s: %s (is another program, or vidlib, already running there? set VIDLIB_PORT)", address[0], address[1], problem.strerror or problem)
+            sys.exit(1)
 
 
 def post_worker_init(worker):

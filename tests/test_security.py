@@ -310,7 +310,17 @@ def test_gunicorn_on_all_interfaces_without_token_warns_and_keeps_changes_local(
         assert proc.poll() is None, text
         assert "reachable from other machines" in text and "loopback-only" in text
         local = f"http://127.0.0.1:{port}"
-        wait_until(lambda: requests.get(local + "/api/stats", timeout=5).status_code == 200, timeout=30, message="gunicorn to answer")
+
+        def answers():
+            # With reuse_port the workers bind after the arbiter logs its warning: until one
+            # has, a connection is refused.
+            try:
+                return requests.get(local + "/api/stats", timeout=5).status_code == 200
+            except requests.ConnectionError:
+                assert proc.poll() is None, log_path.read_text(errors="replace")
+                return False
+
+        wait_until(answers, timeout=30, message="gunicorn to answer")
         assert requests.get(local + "/api/folders", timeout=5).status_code == 200
         address = _outside_address()
         assert address, "this test needs a non-loopback address to connect from"

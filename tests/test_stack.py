@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -217,6 +218,30 @@ def test_gunicorn_workers_each_listen_on_their_own_socket(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
     assert proc.returncode == 0
+
+
+def test_gunicorn_stops_with_the_reason_when_its_port_is_taken(tmp_path):
+    """With reuse_port the workers bind: a taken port made each of them fail and be restarted
+    forever, and a second vidlib on the same port shared the first one's visitors. gunicorn
+    now checks the port first and exits, saying why, for a foreign listener and for vidlib."""
+    port = free_port()
+    gunicorn = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        done = subprocess.run(gunicorn, cwd=ROOT, env=_env(tmp_path / "data", port), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and f"cannot listen at 127.0.0.1:{port}: Address already in use" in done.stderr, done.stderr[-2000:]
+    assert "Booting worker" not in done.stderr
+
+    first = subprocess.Popen(gunicorn, cwd=ROOT, env=_env(tmp_path / "data", port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening_sockets(port) == 2, timeout=60, message="the first vidlib's two workers")
+        second = subprocess.run(gunicorn, cwd=ROOT, env=_env(tmp_path / "data2", port), capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already running there" in second.stderr, second.stderr[-2000:]
+        assert _listening_sockets(port) == 2 and first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(timeout=15)
 
 
 def test_gunicorn_conf_freezes_long_lived_objects_in_workers_only():

@@ -46,9 +46,10 @@ def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], c
     until then. Computed once even when several threads ask at the same moment.
 
     ``throttle`` > 0: when the kept value is stale, compute again only once ``throttle`` times
-    the last compute's duration has passed since it ended, and return None until then (the
-    caller answers without it). A library that keeps changing (a scan adding videos) then costs
-    at most 1 / ``throttle`` of a core in recomputes, not one per request.
+    the last compute's duration has passed since it ended, and return None until then or while
+    another thread computes (the caller answers without it). A library that keeps changing (a
+    scan adding videos) then costs at most 1 / ``throttle`` of a core in recomputes, not one
+    per request, and no request waits for one.
     """
     place = (db.execute("PRAGMA database_list").fetchone()[2], key)
     version = data_version(db, counter)  # before computing: a change meanwhile makes it stale
@@ -59,7 +60,11 @@ def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], c
         ended, seconds = _computed.get(place, (0.0, 0.0))
         if time.monotonic() - ended < throttle * seconds:
             return None
-    with _kept_lock:
+        if not _kept_lock.acquire(blocking=False):
+            return None  # another thread is computing: answer without it rather than wait
+    else:
+        _kept_lock.acquire()
+    try:
         entry = _kept.get(place)
         if entry is not None and entry[0] == version:
             return entry[1]
@@ -71,6 +76,8 @@ def kept(db: sqlite_utils.Database, key: Hashable, compute: Callable[[], Any], c
         _kept[place] = (version, value)
         _computed[place] = (time.monotonic(), time.monotonic() - started)
         return value
+    finally:
+        _kept_lock.release()
 
 
 class ResponseCache:

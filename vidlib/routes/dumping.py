@@ -96,7 +96,7 @@ def _compile(schema: Schema, many: bool) -> Callable[[Any], Any]:
     cls = type(schema)
     if schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP] or cls.get_attribute is not Schema.get_attribute or schema.dict_class is not dict:
         raise _Unsupported(cls.__name__)
-    namespace: dict[str, Any] = {"_m": missing, "_get": _get}
+    namespace: dict[str, Any] = {"_m": missing, "_get": _get, "_text": _text}
     lines = ["def one(obj):", "    out = {}", "    if type(obj) is dict:", "        get = obj.get"]
     slow = ["    else:"]
     for i, (name, field) in enumerate(schema.dump_fields.items()):
@@ -122,7 +122,6 @@ def _compile(schema: Schema, many: bool) -> Callable[[Any], Any]:
             expr = f"None if v is None else [x if type(x) is str else _text(x) for x in v]"
         else:
             expr = f"c{i}(v)"
-        namespace["_text"] = _text
         # A key absent from a plain dict: marshmallow then tries getattr (a dict method's name).
         fallback = f"_get(obj, {attribute!r})" if attribute in _DICT_ATTRIBUTES else "_m"
         for block, read in ((lines, f"get({attribute!r}, {fallback})"), (slow, f"_get(obj, {attribute!r})")):
