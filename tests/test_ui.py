@@ -310,6 +310,29 @@ def test_similar_videos_listed_on_the_watch_page(site, browser):
     page.context.close()
 
 
+def test_a_visitors_watch_page_asks_nothing_that_needs_the_admin_token(site, browser):
+    """Opening a video moves its missing media to the front of the queue when the browser may
+    administer; a visitor's page does not send that request to be refused (a 401 in its
+    console on every video)."""
+    for admin in (False, True):
+        page, console = new_page(browser, token=admin)
+        posted, refused = [], []
+        page.on("request", lambda r: "/api/generation/prioritize/" in r.url and posted.append(r.method))
+        page.on("response", lambda r: r.status in (401, 403) and refused.append(r.url))
+        url = site.url(f"/watch/{site.hashes['Beach Day']}")
+        if admin:
+            with page.expect_request(lambda r: "/api/generation/prioritize/" in r.url):
+                page.goto(url)
+        else:
+            with page.expect_response(lambda r: r.url.endswith("/api/session")):
+                page.goto(url)
+        page.wait_for_selector(".player video")
+        page.wait_for_load_state("networkidle")
+        assert refused == [] and console.errors == [], (admin, refused, console.errors)
+        assert posted == (["POST"] if admin else []), admin
+        page.context.close()
+
+
 # -- cards -------------------------------------------------------------------------------------
 
 

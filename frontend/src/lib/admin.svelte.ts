@@ -24,6 +24,21 @@ export async function refreshSession(): Promise<void> {
   adminSession.via = data?.via ?? null;
 }
 
+let askedOnce: Promise<boolean> | null = null;
+
+/** Whether this browser may administer (asked once per page load): background calls that
+ * need it (prioritising a video's media) are made only then, not sent to be refused. */
+export function mayAdminister(): Promise<boolean> {
+  askedOnce ??= auth.GET("/api/session").then(
+    ({ data }) => {
+      adminSession.via = data?.via ?? null;
+      return Boolean(data?.admin);
+    },
+    () => false,
+  );
+  return askedOnce;
+}
+
 /** Log in with the admin token; true when the server accepted it (the cookie is then set). */
 export async function login(token: string): Promise<boolean> {
   const { response } = await auth.POST("/api/login", { body: { token } });
