@@ -635,6 +635,30 @@ def similar(client, video_hash, start=0, limit=5) -> dict:
     return r.get_json()
 
 
+def test_a_fresh_process_loads_the_index_once_however_many_threads_ask(labelled):
+    """A fresh web worker's first burst of requests: all its threads ask for the index at once,
+    while the first of them imports the search modules (numpy, scipy, scikit-learn). One
+    holder, one load, one index for all: each thread made its own holder and loaded its own
+    copy (~170 MB a thread at 100,000 videos, a 780 MiB peak in bench/load.py)."""
+    probe = (
+        "import logging, sys, threading\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "from vidlib import create_app\n"
+        f"app = create_app({{'TESTING': True, 'DATA_DIR': {str(labelled.app.config['DATA_DIR'])!r}, 'REDIS_URL': 'unix:///nonexistent/vidlib-test.sock'}})\n"
+        "assert 'vidlib.search.index' not in sys.modules\n"
+        "st, barrier, got = app.extensions['vidlib'], threading.Barrier(8), []\n"
+        "def ask():\n"
+        "    barrier.wait(); got.append(st.similarity)\n"
+        "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join(60) for t in threads]\n"
+        "print('distinct', len({id(i) for i in got}), 'none', sum(i is None for i in got))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("loaded similarity index") == 1, done.stdout
+    assert "distinct 1 none 0" in done.stdout, done.stdout
+
+
 def test_similar_videos_precision_at_5(shared):
     precisions = []
     for name in SERIES:

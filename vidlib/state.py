@@ -72,7 +72,12 @@ class AppState:
         if self._index_holder is None:
             from vidlib.search.index import IndexHolder
 
-            self._index_holder = IndexHolder(self.config)
+            # One holder per process, however many threads ask first: each holder loads its
+            # own copy of the index (~170 MB at 100,000 videos), and the first burst of
+            # requests of a fresh worker made up to one a thread (a 780 MiB peak).
+            with self._lock:
+                if self._index_holder is None:
+                    self._index_holder = IndexHolder(self.config)
         return self._index_holder.get(self.db)
 
     # -- database -----------------------------------------------------------------------

@@ -117,26 +117,19 @@ def link_arrays(db: sqlite_utils.Database) -> LinkArrays | None:
     return kept(db, "link arrays", build, counter="links", throttle=20.0)
 
 
-_NIBBLES = np.full(256, 255, dtype=np.uint8)
-_NIBBLES[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
-_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
-
-
 def hash_numbers(joined: str, count: int) -> np.ndarray:
     """``count`` 16-hex-digit (lowercase) hashes written end to end, as 64-bit numbers;
-    ValueError for any other id."""
+    ValueError for any other id. Eight bytes a hash and nothing else (``bytes.fromhex``, read
+    big-endian): 580,000 link rows take 4.6 MB, where a digit-by-digit decode took ~150 MB at
+    its peak."""
     if len(joined) != 16 * count:
         raise ValueError("a hash that is not 16 characters")
-    if not count:
-        return np.empty(0, dtype=np.uint64)
-    try:
-        raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    except UnicodeEncodeError as exc:
-        raise ValueError("a hash that is not hex") from exc
-    nibbles = _NIBBLES[raw]
-    if (nibbles == 255).any():
+    if not joined.isascii() or any(c in joined for c in "ABCDEF"):  # (no copy of the string)
         raise ValueError("a hash that is not lowercase hex")
-    return np.bitwise_or.reduce(nibbles.reshape(-1, 16).astype(np.uint64) << _SHIFTS, axis=1)
+    raw = bytes.fromhex(joined)  # ValueError for anything but hex digits (and whitespace:
+    if len(raw) != 8 * count:  # which leaves fewer bytes)
+        raise ValueError("a hash that is not hex")
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
 def _pairs(db: sqlite_utils.Database, sql: str) -> tuple[np.ndarray, np.ndarray]:
