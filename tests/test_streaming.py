@@ -172,6 +172,30 @@ def test_symlink_to_outside_file_is_not_served(client, served, tmp_path):
     assert secret.read_bytes() not in r.get_data()
 
 
+def test_a_served_file_swapped_for_a_link_outside_is_refused(client, served, tmp_path):
+    """A served file's resolved path is kept per process under the identity of the file found
+    there: the same path leading elsewhere afterwards (the file, or the folder on the way,
+    replaced by a symlink to a copy outside the library) is resolved again, and refused."""
+    h, path = served["mp4"]
+    data = path.read_bytes()
+    assert client.get(f"/video/{h}").get_data() == data
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / path.name
+    shutil.copy2(path, secret)  # same bytes, same mtime: only the location differs
+    path.unlink()
+    path.symlink_to(secret)
+    assert_json_error(client.get(f"/video/{h}"), 404)
+
+    path.unlink()
+    shutil.copy2(secret, path)
+    assert client.get(f"/video/{h}", headers={"Range": "bytes=0-9"}).get_data() == data[:10]
+    folder = path.parent
+    os.replace(folder, tmp_path / "moved-away")
+    folder.symlink_to(outside, target_is_directory=True)
+    assert_json_error(client.get(f"/video/{h}", headers={"Range": "bytes=0-9"}), 404)
+
+
 def test_symlink_inside_library_is_served(client, served, library):
     h, path = served["mp4"]
     data = path.read_bytes()

@@ -78,7 +78,6 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
 def _mount_rq_dashboard(app: Flask, app_state) -> None:
     """rq-dashboard (the job inspector) at /rq, behind the same admin rule as the dashboard."""
     import rq_dashboard
-    from flask import request
 
     from vidlib.auth import check_admin
 
@@ -86,10 +85,8 @@ def _mount_rq_dashboard(app: Flask, app_state) -> None:
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
 
-    @app.before_request
-    def _protect_rq_dashboard():
-        if request.blueprint == rq_dashboard.blueprint.name:
-            check_admin()
+    # Every job inspector request needs the admin (a hook of that blueprint, kept by this app).
+    app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).append(check_admin)
 
     def _rq_dashboard_favicon(error, endpoint, values):
         # rq-dashboard's pages link url_for("static", filename="favicon.ico") of the host app,

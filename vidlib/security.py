@@ -98,15 +98,19 @@ def init_app(app: Flask) -> None:
     # "//etc/passwd" is refused (404), not redirected to a merged path.
     app.url_map.merge_slashes = False
 
+    common = [(name.lower(), name, value) for name, value in COMMON_HEADERS.items()]
+
     @app.after_request
     def _security_headers(response):
-        for name, value in COMMON_HEADERS.items():
-            response.headers.setdefault(name, value)
+        headers = response.headers
+        present = {key.lower() for key in headers.keys()}  # one pass, not one per header set
+        for lowered, name, value in common:
+            if lowered not in present:
+                headers.add(name, value)
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", _csp_for(request.path))
         return response
 
-    @app.before_request
     def _no_state_change_on_get():
         # rq-dashboard's "requeue all failed jobs" also answers GET: a link or an <img> must not do it.
         if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
@@ -114,6 +118,10 @@ def init_app(app: Flask) -> None:
 
             log.warning("refused %s %s: it changes state and needs POST", request.method, request.path)
             abort(405, message="this action changes state: use POST", headers={"Allow": "POST"})
+
+    # Run for the job inspector's requests only (the hooks of the blueprint named
+    # "rq_dashboard", kept by this app): no other request pays for the check.
+    app.before_request_funcs.setdefault("rq_dashboard", []).append(_no_state_change_on_get)
 
 
 # -- OpenAPI: what the path and page parameters really accept ------------------------------

@@ -63,6 +63,7 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
     """Answer the current request with the file at ``path`` (200, 206, 304 or 416); ``st``: its
     ``os.stat`` when the caller has it already."""
     st = st or os.stat(path)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # (each proxy access costs a lookup)
     size = st.st_size
     etag = etag or f"{st.st_size:x}-{int(st.st_mtime * 1000):x}"
     headers = {
@@ -74,16 +75,16 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
     mimetype = mime_type(path)
 
     # Conditional GET: If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
-    if request.if_none_match:
-        if request.if_none_match.contains_weak(etag):
+    if req.if_none_match:
+        if req.if_none_match.contains_weak(etag):
             return Response(status=304, headers=headers)
-    elif request.if_modified_since and int(st.st_mtime) <= request.if_modified_since.timestamp():
+    elif req.if_modified_since and int(st.st_mtime) <= req.if_modified_since.timestamp():
         return Response(status=304, headers=headers)
 
     start, length, status = 0, size, 200
-    byte_range = request.range
-    if byte_range is not None and request.if_range:
-        if_range = request.if_range
+    byte_range = req.range
+    if byte_range is not None and req.if_range:
+        if_range = req.if_range
         if (if_range.etag and if_range.etag != etag) or (if_range.date and int(st.st_mtime) > if_range.date.timestamp()):
             byte_range = None  # the client's copy is stale: send the whole file
     if byte_range is not None and byte_range.units == "bytes" and len(byte_range.ranges) == 1:
@@ -96,19 +97,20 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
         status = 206
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
 
-    if request.method == "HEAD":
+    if req.method == "HEAD":
         response = Response(status=status, headers=headers, mimetype=mimetype)
         response.content_length = length
         return response
 
+    chunk = current_app.config["VIDEO_CHUNK_BYTES"]
     fh = open(path, "rb")
     fh.seek(start)
-    file_wrapper = request.environ.get("wsgi.file_wrapper")
-    if file_wrapper is not None and request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
+    file_wrapper = req.environ.get("wsgi.file_wrapper")
+    if file_wrapper is not None and req.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
         # gunicorn sendfile()s from the file's current offset and stops at Content-Length.
-        body = file_wrapper(fh, current_app.config["VIDEO_CHUNK_BYTES"])
+        body = file_wrapper(fh, chunk)
     else:
-        body = _read_range(fh, length, current_app.config["VIDEO_CHUNK_BYTES"])
+        body = _read_range(fh, length, chunk)
     response = Response(body, status=status, headers=headers, mimetype=mimetype, direct_passthrough=True)
     response.content_length = length
     return response

@@ -33,9 +33,17 @@ def inside_roots(config: dict[str, Any], real: str) -> bool:
 _real_dir = functools.lru_cache(maxsize=1024)(lambda path: os.path.realpath(os.path.expanduser(path)).rstrip(os.sep) + os.sep)
 
 
-def serving_allowed(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> bool:
-    """True when ``path``, symlinks resolved, is inside a library folder (and FOLDER_ROOTS)."""
-    real = os.path.realpath(path)
+# A video file's resolved path, kept per process under the identity (device, inode) of the
+# file ``os.stat`` finds there now: a path that leads to another file since (a directory on the
+# way replaced by a symlink, the file by a link to elsewhere) is another key, resolved again.
+# Only the very file that was inside a library folder when first served keeps its answer.
+_real_file = functools.lru_cache(maxsize=4096)(lambda path, device, inode: os.path.realpath(path))
+
+
+def serving_allowed(db: sqlite_utils.Database, config: dict[str, Any], path: str, st: os.stat_result | None = None) -> bool:
+    """True when ``path``, symlinks resolved, is inside a library folder (and FOLDER_ROOTS);
+    ``st``: ``os.stat(path)``, taken just before (its resolved path is then kept)."""
+    real = _real_file(path, st.st_dev, st.st_ino) if st is not None else os.path.realpath(path)
     roots = config.get("FOLDER_ROOTS")
     if roots and not any(real.startswith(_real_dir(root)) for root in roots):
         return False

@@ -34,11 +34,11 @@ _VIDEO_RESPONSES = {
 }
 
 
-def _inside_library(path: str, db) -> bool:
+def _inside_library(path: str, db, st: os.stat_result | None = None) -> bool:
     # Resolve symlinks: a link to a file outside every library folder (or FOLDER_ROOTS) must not be served.
     from vidlib.library.folders import serving_allowed
 
-    return serving_allowed(db, state.current().config, path)
+    return serving_allowed(db, state.current().config, path, st)
 
 
 def _servable_video(video_hash: str) -> dict:
@@ -56,7 +56,7 @@ def _servable_video(video_hash: str) -> dict:
         st = os.stat(path)
     except OSError:
         st = None
-    if st is None or not stat.S_ISREG(st.st_mode) or not _inside_library(path, db):
+    if st is None or not stat.S_ISREG(st.st_mode) or not _inside_library(path, db, st):
         log.warning("video %s: %s is not a file inside a library folder; not served", video_hash, path)
         abort_for(NotFound(f"the file of video {video_hash} is not available"))
     video = dict(row)
