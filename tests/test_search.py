@@ -651,12 +651,12 @@ def test_a_fresh_process_loads_the_index_once_however_many_threads_ask(labelled)
         "    barrier.wait(); got.append(st.similarity)\n"
         "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
         "[t.start() for t in threads]; [t.join(60) for t in threads]\n"
-        "print('distinct', len({id(i) for i in got}), 'none', sum(i is None for i in got))\n"
+        "print('distinct', len({id(i) for i in got}), 'none', sum(i is None for i in got), 'sklearn', 'sklearn' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("loaded similarity index") == 1, done.stdout
-    assert "distinct 1 none 0" in done.stdout, done.stdout
+    assert "distinct 1 none 0 sklearn False" in done.stdout, done.stdout  # (scikit-learn: ~70 MB a worker)
 
 
 def test_similar_videos_precision_at_5(shared):
@@ -873,16 +873,38 @@ def test_total_is_exact_when_hidden_videos_are_among_the_top_candidates(make_app
 
 
 def test_query_vector_is_sklearns_transform(labelled):
+    from vidlib.search.index import library_documents
+    from vidlib.search.tfidf import fit_vectorizer
+
+    st = labelled.app.extensions["vidlib"]
     with labelled.app.app_context():
-        index = labelled.app.extensions["vidlib"].similarity
+        index = st.similarity
+        documents = sorted(library_documents(st.db), key=lambda v: v["hash"])
     assert index is not None
+    vectorizer, _ = fit_vectorizer(documents, st.config["SIMILARITY_MAX_DF"])  # as the build fits it
     queries = ["volcano", "Volcano volcano garden", "zen garden walk sunset", "ünknown wörds only", "", "sunset sunset sunset beach"]
     for text in queries:
         ours = index.query_vector(text)
-        theirs = index.vectorizer.transform([tfidf_words(text)])
+        theirs = vectorizer.transform([tfidf_words(text)])
         assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, text
         assert ours.nnz == theirs.nnz, text
         np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-7, err_msg=text)
+
+
+def test_an_index_saved_with_sklearns_vectorizer_still_loads(tmp_path):
+    """Indexes saved before FittedTerms held the fitted TfidfVectorizer itself: they load (into
+    the plain form) and answer the same queries until the next build replaces them."""
+    from vidlib.search.tfidf import FittedTerms, build_index, fit_vectorizer, load_index, save_index
+
+    videos = [{"hash": f"{n:016x}", "title": t, "studio": "Acme", "performers": ["Jane Doe"], "categories": []} for n, t in enumerate(["Volcano Walk", "Garden Walk", "Volcano Garden"])]
+    index = build_index(videos, 1)
+    older = build_index(videos, 1)
+    older.vectorizer, _ = fit_vectorizer(sorted(videos, key=lambda v: v["hash"]))
+    save_index(older, str(tmp_path / "older.joblib"))
+    loaded = load_index(str(tmp_path / "older.joblib"))
+    assert isinstance(loaded.vectorizer, FittedTerms) and loaded.vectorizer.vocabulary_ == index.vectorizer.vocabulary_
+    for text in ("volcano", "garden walk", "nothing known"):
+        np.testing.assert_allclose(loaded.query_vector(text).toarray(), index.query_vector(text).toarray(), err_msg=text)
 
 
 @pytest.mark.parametrize("titles", [[], ["!!!", "---"], ["Only Words Here"]], ids=["empty", "punctuation", "one-video"])
@@ -893,7 +915,7 @@ def test_index_builds_for_degenerate_libraries(titles):
     index = build_index(videos, 1)
     assert index.hashes == [v["hash"] for v in videos]
     assert index.matrix.shape[0] == len(videos)
-    assert getattr(index.vectorizer, "stop_words_", None) is None  # not kept in the saved index
+    assert type(index.vectorizer).__name__ == "FittedTerms"  # plain data: loading it needs no scikit-learn
     assert index.query_vector("words").shape[0] == 1
     if titles == ["Only Words Here"]:
         assert index.query_vector("words").nnz == 1

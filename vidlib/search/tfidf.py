@@ -1,5 +1,8 @@
 """TF-IDF profiles of videos, performers and studios (scikit-learn), and the neighbour queries.
 
+scikit-learn fits the profiles where the index is built (the worker, the CLI); the saved index
+holds plain numpy / scipy data only, so the web processes that load it never import it.
+
 A video's profile is built from weighted fields: title words, and studio / performer /
 category names both as single entity tokens (``p:jane_doe``) and as plain words. Repeating a
 token is how a field is weighted (term frequency, sublinear). A performer's or studio's
@@ -72,12 +75,33 @@ def _identity(tokens: list[str]) -> list[str]:
 
 
 @dataclass
+class FittedTerms:
+    """What a fitted ``TfidfVectorizer`` knows that the queries need, as plain data: the term
+    columns, their idf and how term frequencies are weighted and rows normalised (the same
+    attribute names as sklearn's). The index keeps this instead of the vectorizer, so loading
+    it needs numpy and scipy only: importing scikit-learn costs every web worker ~70 MB."""
+
+    vocabulary_: dict[str, int]
+    idf_: np.ndarray
+    sublinear_tf: bool
+    use_idf: bool
+    norm: str | None
+    dtype: Any  # of the rows (np.float32)
+
+    @classmethod
+    def of(cls, vectorizer: Any) -> "FittedTerms":
+        """From a fitted ``TfidfVectorizer``."""
+        v = vectorizer
+        return cls(dict(v.vocabulary_), np.asarray(v.idf_), bool(v.sublinear_tf), bool(v.use_idf), v.norm, np.dtype(v.dtype).type)
+
+
+@dataclass
 class SimilarityIndex:
     """Everything the search and similarity endpoints need, loaded in memory."""
 
     hashes: list[str]
     position: dict[str, int]
-    vectorizer: Any
+    vectorizer: FittedTerms  # (a TfidfVectorizer in indexes saved before FittedTerms: they still load)
     matrix: Any  # CSR, one L2-normalised row per video
     matrix_t: Any  # CSR of the transpose: term -> videos, for fast neighbour scoring
     tie_rank: np.ndarray  # rank of each row's hash in sorted order, for stable tie-breaking
@@ -238,12 +262,11 @@ def _group_profiles(pairs: list[tuple[int, str]], matrix) -> GroupProfiles:
     return GroupProfiles(names=list(display.values()), position=key_index, matrix=profiles)
 
 
-def build_index(videos: list[dict[str, Any]], built_version: int, max_df: float = 0.5) -> SimilarityIndex:
-    """Fit the vectorizer on ``videos`` (dicts with hash, title, studio, performers, categories)."""
+def fit_vectorizer(videos: list[dict[str, Any]], max_df: float = 0.5) -> tuple[Any, Any]:
+    """The fitted ``TfidfVectorizer`` and the profile matrix (CSR) of ``videos``, in the order
+    given (dicts with title, studio, performers, categories)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    started = time.perf_counter()
-    videos = sorted(videos, key=lambda v: v["hash"])
     # Profiles are made one at a time as the vectorizer counts them: a list of every profile's
     # tokens would be ~100 MB more at the peak of a 100,000-video build.
     docs = (profile_tokens(v["title"], v.get("studio"), v.get("performers") or [], v.get("categories") or []) for v in videos)
@@ -259,13 +282,21 @@ def build_index(videos: list[dict[str, Any]], built_version: int, max_df: float 
         from scipy import sparse
 
         matrix = sparse.csr_matrix((len(videos), 1), dtype=np.float32)
+    return vectorizer, matrix
+
+
+def build_index(videos: list[dict[str, Any]], built_version: int, max_df: float = 0.5) -> SimilarityIndex:
+    """Fit the vectorizer on ``videos`` (dicts with hash, title, studio, performers, categories)."""
+    started = time.perf_counter()
+    videos = sorted(videos, key=lambda v: v["hash"])
+    vectorizer, matrix = fit_vectorizer(videos, max_df)
     hashes = [v["hash"] for v in videos]
     pairs_perf = [(i, name) for i, v in enumerate(videos) for name in (v.get("performers") or [])]
     pairs_studio = [(i, v["studio"]) for i, v in enumerate(videos) if v.get("studio")]
     index = SimilarityIndex(
         hashes=hashes,
         position={h: i for i, h in enumerate(hashes)},
-        vectorizer=vectorizer,
+        vectorizer=FittedTerms.of(vectorizer),
         matrix=matrix,
         matrix_t=matrix.T.tocsr(),
         tie_rank=np.arange(len(hashes)),
@@ -291,4 +322,7 @@ def save_index(index: SimilarityIndex, path: str) -> None:
 def load_index(path: str) -> SimilarityIndex:
     import joblib
 
-    return joblib.load(path)
+    index = joblib.load(path)
+    if not isinstance(index.vectorizer, FittedTerms):  # saved before FittedTerms (scikit-learn loaded it)
+        index.vectorizer = FittedTerms.of(index.vectorizer)
+    return index
