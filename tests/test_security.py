@@ -201,6 +201,10 @@ def test_rq_dashboard_behind_login_and_no_state_change_on_get(make_app, redis_ur
     app = make_app(ADMIN_TOKEN=TOKEN, REDIS_URL=redis_url)
     client = app.test_client()
     error(client.get("/rq/"), 401)
+    # The admin check comes before anything of rq-dashboard's own (which, for a URL naming an
+    # instance it does not have, fails with a 500; or else connects to that Redis).
+    for path in ("/rq/7/view/queues", "/rq/0/view/workers", "/rq/requeue/media"):
+        error(client.get(path), 401)
     assert login(client).status_code == 200
     page = client.get("/rq/")
     assert page.status_code == 200 and "rq-dashboard" in page.get_data(as_text=True).lower()

@@ -85,8 +85,9 @@ def _mount_rq_dashboard(app: Flask, app_state) -> None:
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
 
-    # Every job inspector request needs the admin (a hook of that blueprint, kept by this app).
-    app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).append(check_admin)
+    # Every job inspector request needs the admin: a hook of that blueprint kept by this app,
+    # first, before rq-dashboard's own (which connects to the Redis a URL names).
+    app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).insert(0, check_admin)
 
     def _rq_dashboard_favicon(error, endpoint, values):
         # rq-dashboard's pages link url_for("static", filename="favicon.ico") of the host app,
