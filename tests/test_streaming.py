@@ -214,6 +214,101 @@ def test_removed_folder_is_not_served(app, client, served):
     assert_json_error(client.get(f"/video/{h}"), 404)
 
 
+# -- the fast path (vidlib/video_fast.py) ------------------------------------------------------
+
+
+class _Wrapper:
+    """A stand-in for gunicorn's wsgi.file_wrapper: the file and its offset, read back here."""
+
+    def __init__(self, fh, block_size):
+        self.fh, self.offset = fh, fh.tell()
+
+    def read(self, length: int) -> bytes:
+        with self.fh:
+            self.fh.seek(self.offset)
+            return self.fh.read(length)
+
+
+def _call(wsgi_app, path: str, headers: dict[str, str], method: str = "GET"):
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(), "wsgi.errors": __import__("sys").stderr,
+        "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000", "SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.file_wrapper": _Wrapper,
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }  # fmt: skip
+    seen = {}
+    body = wsgi_app(environ, lambda status, hdrs, exc=None: seen.update(status=status, headers={k.lower(): v for k, v in hdrs}))
+    length = int(seen["headers"].get("content-length", 0))
+    data = body.read(length) if isinstance(body, _Wrapper) else b"".join(body)
+    if hasattr(body, "close"):
+        body.close()
+    return seen["status"], seen["headers"], data
+
+
+def test_the_fast_path_answers_as_the_route_does(app, served, tmp_path):
+    """Under gunicorn, plain and single-range GETs of a servable video are answered before
+    Flask (vidlib/video_fast.py) with the route's status, headers and bytes; everything else
+    goes on to the route."""
+    from vidlib.video_fast import VideoFastPath
+
+    fast = app.wsgi_app
+    assert isinstance(fast, VideoFastPath)
+    route = fast.wsgi_app  # Flask's own
+    h, path = served["large"]
+    size = path.stat().st_size
+    answered = {
+        "plain": {}, "first bytes": {"Range": "bytes=0-99"}, "middle": {"Range": f"bytes={size // 2}-{size // 2 + 65535}"},
+        "open-ended": {"Range": f"bytes={size - 7}-"}, "past the end": {"Range": f"bytes=10-{size * 3}"}, "spaces": {"Range": " bytes=5-9 "},
+    }  # fmt: skip
+    handed_on = {
+        "suffix": ({"Range": "bytes=-500"}, "206"), "two ranges": ({"Range": "bytes=0-9,20-29"}, "200"), "unsatisfiable": ({"Range": f"bytes={size}-"}, "416"),
+        "reversed": ({"Range": "bytes=9-5"}, "200"), "other unit": ({"Range": "items=0-5"}, "200"), "conditional": ({"If-None-Match": '"x"'}, "200"),
+        "if-range": ({"Range": "bytes=0-9", "If-Range": '"stale"'}, "200"),
+    }  # fmt: skip
+    for name, headers in answered.items():
+        ours, theirs = _call(fast, f"/video/{h}", headers), _call(route, f"/video/{h}", headers)
+        assert ours == theirs, name
+        assert _fast(fast, h, headers), name
+    for name, (headers, status) in handed_on.items():
+        assert not _fast(fast, h, headers), name
+        ours = _call(fast, f"/video/{h}", headers)
+        assert ours == _call(route, f"/video/{h}", headers) and ours[0].startswith(status), name
+    # HEAD, an unknown or malformed hash, a file gone or moved outside: the route's answers.
+    assert _call(fast, f"/video/{h}", {}, "HEAD")[0].startswith("200") and not _fast(fast, h, {}, "HEAD")
+    for bad in ("0123456789abcdef", "NOT-A-HASH", h.upper()):
+        status, headers, _ = _call(fast, f"/video/{bad}", {})
+        assert status[:3] in ("400", "404") and headers["x-content-type-options"] == "nosniff", bad
+    db = app.extensions["vidlib"].db
+    db.execute("UPDATE videos SET missing = 1 WHERE hash = ?", [h])  # not visible (as hidden by a filter)
+    assert not _fast(fast, h, {}) and _call(fast, f"/video/{h}", {})[0].startswith("404")
+    db.execute("UPDATE videos SET missing = 0 WHERE hash = ?", [h])
+    assert _fast(fast, h, {})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy2(path, outside / path.name)
+    path.unlink()
+    path.symlink_to(outside / path.name)
+    assert not _fast(fast, h, {"Range": "bytes=0-9"})
+    assert _call(fast, f"/video/{h}", {"Range": "bytes=0-9"})[0].startswith("404")
+    path.unlink()
+    assert _call(fast, f"/video/{h}", {})[0].startswith("404")
+
+
+def _fast(fast, video_hash: str, headers: dict[str, str], method: str = "GET") -> bool:
+    """Did the fast path answer this request itself?"""
+    answer = fast._answer(_environ_of(video_hash, headers, method), lambda *a: None)
+    if answer is not None:
+        answer.fh.close()
+    return answer is not None
+
+
+def _environ_of(video_hash: str, headers: dict[str, str], method: str = "GET") -> dict:
+    return {
+        "REQUEST_METHOD": method, "PATH_INFO": f"/video/{video_hash}", "SERVER_SOFTWARE": "gunicorn/27.0.1", "wsgi.file_wrapper": _Wrapper,
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }  # fmt: skip
+
+
 # -- a real gunicorn process ------------------------------------------------------------------
 
 

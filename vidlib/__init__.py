@@ -56,6 +56,9 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     app_state = AppState(config)
     app_state.ensure_dirs()
     app.extensions["vidlib"] = app_state
+    from vidlib.video_fast import VideoFastPath
+
+    app.wsgi_app = VideoFastPath(app.wsgi_app, app_state)  # type: ignore[method-assign]  # a player's byte ranges, before Flask
     security.init_app(app)  # before the blueprints: bounded <int:...> ids
     api = Api(app)
     api.register_blueprint(api_routes.blp)

@@ -21,6 +21,7 @@ from vidlib.playback import live, slots
 from vidlib.playback.sources import stream_url
 from vidlib.schemas import MediaInfoSchema, StreamArgsSchema, StreamStartArgsSchema, StreamStartSchema
 from vidlib.streaming import send_range_file
+from vidlib.video_fast import CACHE_CONTROL, video_etag
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class VideoFile(MethodView):
         """The video file, with HTTP Range, conditional GET and the right MIME type"""
         video = _servable_video(video_hash)
         st = video["stat"]
-        return send_range_file(video["path"], etag=f"{video_hash}-{st.st_size:x}-{int(st.st_mtime):x}", cache_control="private, max-age=0, must-revalidate", st=st)
+        # (vidlib/video_fast.py answers the plain and single-range GETs of this route under gunicorn, alike)
+        return send_range_file(video["path"], etag=video_etag(video_hash, st), cache_control=CACHE_CONTROL, st=st)
 
 
 def _check_start(video: dict, start: float) -> None:
