@@ -43,7 +43,7 @@ def _read_range(fh: IO[bytes], length: int, chunk: int) -> Iterator[bytes]:
         fh.close()
 
 
-def _range_bounds(spec: tuple[int, int | None], size: int) -> tuple[int, int] | None:
+def range_bounds(spec: tuple[int, int | None], size: int) -> tuple[int, int] | None:
     """``(start, stop)`` of one parsed range (stop exclusive) within ``size`` bytes; None if unsatisfiable.
 
     Unlike werkzeug's ``Range.range_for_length``, a suffix longer than the file selects the
@@ -59,6 +59,11 @@ def _range_bounds(spec: tuple[int, int | None], size: int) -> tuple[int, int] | 
     return start, stop
 
 
+def file_headers(st: os.stat_result, etag: str, cache_control: str) -> dict[str, str]:
+    """The validator and caching headers of every answer about a file (200, 206, 304, 416)."""
+    return {"Accept-Ranges": "bytes", "ETag": f'"{etag}"', "Last-Modified": http_date(st.st_mtime), "Cache-Control": cache_control}
+
+
 def send_range_file(path: str, etag: str | None = None, cache_control: str = "no-cache", st: os.stat_result | None = None) -> Response:
     """Answer the current request with the file at ``path`` (200, 206, 304 or 416); ``st``: its
     ``os.stat`` when the caller has it already."""
@@ -66,12 +71,7 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
     req = request._get_current_object()  # type: ignore[attr-defined]  # (each proxy access costs a lookup)
     size = st.st_size
     etag = etag or f"{st.st_size:x}-{int(st.st_mtime * 1000):x}"
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{etag}"',
-        "Last-Modified": http_date(st.st_mtime),
-        "Cache-Control": cache_control,
-    }
+    headers = file_headers(st, etag, cache_control)
     mimetype = mime_type(path)
 
     # Conditional GET: If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
@@ -88,7 +88,7 @@ def send_range_file(path: str, etag: str | None = None, cache_control: str = "no
         if (if_range.etag and if_range.etag != etag) or (if_range.date and int(st.st_mtime) > if_range.date.timestamp()):
             byte_range = None  # the client's copy is stale: send the whole file
     if byte_range is not None and byte_range.units == "bytes" and len(byte_range.ranges) == 1:
-        bounds = _range_bounds(byte_range.ranges[0], size)
+        bounds = range_bounds(byte_range.ranges[0], size)
         if bounds is None:
             headers["Content-Range"] = f"bytes */{size}"
             return Response(status=416, headers=headers)

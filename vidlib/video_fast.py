@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from typing import Any, Callable, Iterable
 
-from werkzeug.http import http_date
-
 from vidlib.filters import visible_sql
-from vidlib.library.folders import serving_allowed
+from vidlib.library.folders import servable_file
 from vidlib.security import COMMON_HEADERS
-from vidlib.streaming import mime_type
+from vidlib.streaming import file_headers, mime_type, range_bounds
 
 _PATH = re.compile(r"/video/([0-9a-f]{16})")
 _RANGE = re.compile(r"bytes=(\d{1,18})-(\d{0,18})")
@@ -63,30 +60,23 @@ class VideoFastPath:
             if wanted is None:
                 return None
         video_hash = match.group(1)
-        row = self.state.db.execute(self._sql, [video_hash]).fetchone()
-        if row is None:
+        db, config = self.state.db, self.state.config
+        row = db.execute(self._sql, [video_hash]).fetchone()
+        st = servable_file(db, config, row[0]) if row is not None else None
+        if st is None:
             return None
-        path = row[0]
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode) or not serving_allowed(self.state.db, self.state.config, path, st):
-            return None
-        size = st.st_size
+        path, size = row[0], st.st_size
         start, length, status = 0, size, "200 OK"
-        headers = [
-            ("Accept-Ranges", "bytes"),
-            ("ETag", f'"{video_etag(video_hash, st)}"'),
-            ("Last-Modified", http_date(st.st_mtime)),
-            ("Cache-Control", CACHE_CONTROL),
-            ("Content-Type", mime_type(path)),
-        ]
+        headers = list(file_headers(st, video_etag(video_hash, st), CACHE_CONTROL).items())
+        headers.append(("Content-Type", mime_type(path)))
         if wanted is not None:
-            start = int(wanted.group(1))
-            stop = min(int(wanted.group(2)) + 1, size) if wanted.group(2) else size
-            if start >= size or stop <= start:
-                return None  # unsatisfiable or reversed: Flask answers (416, or the whole file)
+            first, last = int(wanted.group(1)), wanted.group(2)
+            if last and int(last) < first:
+                return None  # not a valid range: Flask answers with the whole file
+            bounds = range_bounds((first, int(last) + 1 if last else None), size)
+            if bounds is None:
+                return None  # unsatisfiable: Flask answers 416
+            start, stop = bounds
             length, status = stop - start, "206 PARTIAL CONTENT"
             headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
         headers.append(("Content-Length", str(length)))
@@ -94,4 +84,4 @@ class VideoFastPath:
         fh = open(path, "rb")
         fh.seek(start)  # gunicorn sendfile()s from the file's offset and stops at Content-Length
         start_response(status, headers)
-        return file_wrapper(fh, self.state.config["VIDEO_CHUNK_BYTES"])
+        return file_wrapper(fh, config["VIDEO_CHUNK_BYTES"])

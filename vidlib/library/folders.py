@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from typing import Any
 
 import sqlite_utils
@@ -48,6 +49,18 @@ def serving_allowed(db: sqlite_utils.Database, config: dict[str, Any], path: str
     if roots and not any(real.startswith(_real_dir(root)) for root in roots):
         return False
     return any(real.startswith(_real_dir(folder)) for (folder,) in db.execute("SELECT path FROM folders"))
+
+
+def servable_file(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> os.stat_result | None:
+    """``os.stat`` of ``path`` when it is a regular file inside a library folder (symlinks
+    resolved), else None: the one check before any video file's bytes are sent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or not serving_allowed(db, config, path, st):
+        return None
+    return st
 
 
 def validate_folder(db: sqlite_utils.Database, config: dict[str, Any], path: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 
 from flask import Response, request
 from flask.views import MethodView
@@ -14,6 +13,7 @@ from flask_smorest import abort
 from vidlib import state
 from vidlib.errors import NotFound, VidlibError, abort_for
 from vidlib.filters import visible_sql
+from vidlib.library.folders import servable_file
 from vidlib.library.hashing import is_valid_hash
 from vidlib.media import store
 from vidlib.routes import Blueprint, check_hash
@@ -35,13 +35,6 @@ _VIDEO_RESPONSES = {
 }
 
 
-def _inside_library(path: str, db, st: os.stat_result | None = None) -> bool:
-    # Resolve symlinks: a link to a file outside every library folder (or FOLDER_ROOTS) must not be served.
-    from vidlib.library.folders import serving_allowed
-
-    return serving_allowed(db, state.current().config, path, st)
-
-
 def _servable_video(video_hash: str) -> dict:
     """The videos row of a visible video whose file is inside a library folder; 400/404 otherwise."""
     check_hash(video_hash)
@@ -53,11 +46,9 @@ def _servable_video(video_hash: str) -> dict:
     if row is None:
         abort_for(NotFound(f"no video with hash {video_hash}"))
     path = row["path"]
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    if st is None or not stat.S_ISREG(st.st_mode) or not _inside_library(path, db, st):
+    # Symlinks resolved: a link to a file outside every library folder (or FOLDER_ROOTS) is not served.
+    st = servable_file(db, state.current().config, path)
+    if st is None:
         log.warning("video %s: %s is not a file inside a library folder; not served", video_hash, path)
         abort_for(NotFound(f"the file of video {video_hash} is not available"))
     video = dict(row)

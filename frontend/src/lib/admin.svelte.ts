@@ -20,8 +20,13 @@ export const adminSession = $state({ via: null as string | null });
 
 /** Ask the server how this browser may administer (after a reload, the cookie is invisible to scripts). */
 export async function refreshSession(): Promise<void> {
+  await askSession();
+}
+
+async function askSession(): Promise<boolean> {
   const { data } = await auth.GET("/api/session");
   adminSession.via = data?.via ?? null;
+  return Boolean(data?.admin);
 }
 
 let askedOnce: Promise<boolean> | null = null;
@@ -29,13 +34,7 @@ let askedOnce: Promise<boolean> | null = null;
 /** Whether this browser may administer (asked once per page load): background calls that
  * need it (prioritising a video's media) are made only then, not sent to be refused. */
 export function mayAdminister(): Promise<boolean> {
-  askedOnce ??= auth.GET("/api/session").then(
-    ({ data }) => {
-      adminSession.via = data?.via ?? null;
-      return Boolean(data?.admin);
-    },
-    () => false,
-  );
+  askedOnce ??= askSession().catch(() => false);
   return askedOnce;
 }
 
