@@ -85,6 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEB_GRACEFUL_TIMEOUT", "int", 4, "Seconds gunicorn gives requests in flight to finish on stop (honcho kills everything 5 s after Ctrl-C)."),
     Setting("ACCESS_LOG", "str", "-", "Where gunicorn writes its access log: '-' for standard output (the run command's console), a file path, or empty for none."),
     Setting("TRUSTED_PROXIES", "int", 0, "Number of reverse proxies in front of vidlib whose X-Forwarded-For/-Proto/-Host/-Prefix headers are trusted (0: none)."),
+    Setting("SEND_TIMEOUT", "int", 60, "Seconds a response waits for a client that reads nothing (a stalled or vanished player) before the connection is closed and its web thread freed, like nginx's send_timeout; 0: wait for ever."),
     Setting("VIDEO_CHUNK_BYTES", "int", 262144, "Block size for streaming video bytes when sendfile is not available."),
     # -- jobs
     Setting("REDIS_URL", "str", "", "Redis URL of the job queue; when empty, the run command starts a private redis-server on DATA_DIR/redis.sock."),

@@ -293,13 +293,13 @@ def gunicorn_server(tmp_path):
     """Start ``gunicorn wsgi:app`` on a free loopback port with the given env; yields a starter."""
     procs: list[subprocess.Popen] = []
 
-    def start(env_overrides: dict[str, str]) -> str:
+    def start(env_overrides: dict[str, str], workers: int = 2) -> str:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIDLIB_")}
         env.update(env_overrides)
         log_path = tmp_path / f"gunicorn-{port}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--no-control-socket", "wsgi:app"],
             cwd=ROOT,
             env=env,
             stdout=open(log_path, "wb"),

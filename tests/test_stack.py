@@ -244,7 +244,7 @@ def test_gunicorn_stops_with_the_reason_when_its_port_is_taken(tmp_path):
         first.wait(timeout=15)
 
 
-def test_gunicorn_conf_freezes_long_lived_objects_in_workers_only():
+def test_gunicorn_conf_freezes_long_lived_objects_in_workers_only_and_filters_the_error_log():
     """post_worker_init turns on gc.freeze for the worker (full collections walked ~140,000
     long-lived objects, ~60 ms with the GIL held); elsewhere freeze_long_lived does nothing."""
     probe = (
@@ -256,11 +256,14 @@ def test_gunicorn_conf_freezes_long_lived_objects_in_workers_only():
         "cfg.post_worker_init(None); frozen = gc.get_freeze_count(); print(frozen)\n"
         "junk = [[] for _ in range(1000)]; freeze_long_lived(); print(gc.get_freeze_count() - frozen)\n"
         "print(cfg.reuse_port)\n"
+        "import logging; from vidlib.stalled import StalledClientLog\n"
+        "print(sum(isinstance(f, StalledClientLog) for f in logging.getLogger('gunicorn.error').filters))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env(Path("/nonexistent"), free_port()), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    before, frozen, more, reuse = done.stdout.split()
+    before, frozen, more, reuse, filters = done.stdout.split()
     assert before == "0" and int(frozen) > 10_000 and int(more) > 900 and reuse == "True"  # the 1,000 new lists frozen too (less what the collect freed)
+    assert filters == "1"  # vidlib.stalled's one-line log of a stalled client's reset
 
 
 def test_gunicorn_conf_keeps_sendfile_on(tmp_path):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import shutil
+import socket
+import time
 
 import pytest
 import requests
 
-from tests.conftest import add_folder, copy_sample, scan
+from tests.conftest import add_folder, copy_sample, scan, wait_until
 from vidlib import create_app
+from vidlib.stalled import SendTimeout, StalledClientLog, install_log_filter
 
 
 def video_hashes(app) -> dict[str, str]:
@@ -251,7 +256,9 @@ def test_the_fast_path_answers_as_the_route_does(app, served, tmp_path):
     goes on to the route."""
     from vidlib.video_fast import VideoFastPath
 
-    fast = app.wsgi_app
+    outer = app.wsgi_app
+    assert isinstance(outer, SendTimeout)  # outermost: it covers the fast path's answers too
+    fast = outer.wsgi_app
     assert isinstance(fast, VideoFastPath)
     route = fast.wsgi_app  # Flask's own
     h, path = served["large"]
@@ -364,3 +371,126 @@ def test_gunicorn_serves_ranges_byte_exact(tmp_path, library, sample_videos, gun
         assert missing.status_code == 404 and missing.json()["code"] == 404
         api = http.get(f"{base}/api/get-video-data/{h}", timeout=10)
         assert api.status_code == 200 and api.json()["hash"] == h
+
+
+def _read_headers(sock) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        assert chunk, "the server closed before the response headers"
+        head += chunk
+    return head
+
+
+def _drain(sock, deadline: float) -> tuple[int, str]:
+    """Read a connection to its end: (bytes read, "eof" or "reset")."""
+    got = 0
+    sock.settimeout(1.0)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            return got, "reset"
+        except TimeoutError:
+            continue
+        if not chunk:
+            return got, "eof"
+        got += len(chunk)
+    raise AssertionError(f"the connection was still open after {got} bytes")
+
+
+def _established_server_sides(server_port: int, client_ports: set[int]) -> list[int]:
+    """Client ports of the ESTABLISHED server-side sockets (local ``server_port``) in /proc/net/tcp."""
+    found = []
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if state == "01" and int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) in client_ports:
+            found.append(int(remote.split(":")[1], 16))
+    return found
+
+
+def test_a_client_that_stops_reading_does_not_hold_a_web_thread(tmp_path, library, sample_videos, gunicorn_server):
+    """gunicorn sends on a blocking socket with no timeout: clients that ask for a big file and
+    read nothing used to hold every thread of a worker for ever (nothing else was answered).
+    With VIDLIB_SEND_TIMEOUT the kernel resets such a connection and the thread is free; a
+    client that reads slowly but steadily, for longer than the timeout, gets every byte."""
+    data_dir = tmp_path / "gunicorn-data"
+    setup = create_app({"TESTING": True, "DATA_DIR": str(data_dir), "REDIS_URL": "unix:///nonexistent.sock"})
+    path = copy_sample(sample_videos, "mp4", library, "big.mp4")
+    with open(path, "ab") as fh:  # far more than the socket buffers hold; still probes as the video
+        fh.write(bytes(48 << 20))
+    add_folder(setup, library)
+    scan(setup)
+    h = video_hashes(setup)["big.mp4"]
+    setup.extensions["vidlib"].close_db()
+    size = path.stat().st_size
+
+    threads = 2
+    base = gunicorn_server({"VIDLIB_DATA_DIR": str(data_dir), "VIDLIB_REDIS_URL": "unix:///nonexistent.sock", "VIDLIB_WEB_THREADS": str(threads), "VIDLIB_SEND_TIMEOUT": "1"}, workers=1)
+    port = int(base.rsplit(":", 1)[1])
+    assert requests.get(f"{base}/api/stats", timeout=10).status_code == 200
+
+    stalled = []
+    for _ in range(threads):  # one per thread of the only worker, each served (headers read), then not read
+        sock = socket.create_connection(("127.0.0.1", port))  # (default buffers: a shrunk one may never announce its window again)
+        sock.sendall(f"GET /video/{h} HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-\r\n\r\n".encode())
+        assert b" 206 " in _read_headers(sock).split(b"\r\n", 1)[0]
+        stalled.append(sock)
+    try:
+        started = time.monotonic()
+
+        def answered() -> bool:
+            try:
+                return requests.get(f"{base}/api/stats", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(answered, timeout=30, interval=0.1, message="a request answered while both threads' clients read nothing")
+        assert time.monotonic() - started >= 0.9  # the threads were held until the timeout
+        # The server gave up each stalled connection (its side is gone from the kernel's table;
+        # the clients, told nothing yet, still hold theirs) ...
+        clients = {sock.getsockname()[1] for sock in stalled}
+        wait_until(lambda: not _established_server_sides(port, clients), timeout=30, message="the server to give up both stalled connections")
+        for sock in stalled:  # ... long before the end of the file
+            got, how = _drain(sock, time.monotonic() + 30)
+            assert got < size - (1 << 20), (got, how)
+    finally:
+        for sock in stalled:
+            sock.close()
+
+    # A slow, steady reader (8 MiB in 256 KiB steps 0.1 s apart: ~3 s, longer than the timeout) is not cut off.
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        want = 8 << 20
+        sock.sendall(f"GET /video/{h} HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-{want - 1}\r\n\r\n".encode())
+        assert b" 206 " in _read_headers(sock).split(b"\r\n", 1)[0]
+        got, paced_from = 0, time.monotonic()
+        sock.settimeout(10)
+        while got < want:
+            chunk = sock.recv(min(256 << 10, want - got))
+            assert chunk, f"the server closed a reading client after {got} of {want} bytes"
+            got += len(chunk)
+            time.sleep(0.1 * len(chunk) / (256 << 10))  # paced reading, not synchronisation
+        assert got == want and time.monotonic() - paced_from > 1.5
+
+
+def test_a_stalled_clients_reset_is_one_warning_line():
+    """gunicorn logs an ETIMEDOUT send with a traceback at ERROR; vidlib's filter makes it one line."""
+    logger = logging.getLogger("test.gunicorn.error")
+    logger.propagate = False
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    install_log_filter(60, logger)
+    install_log_filter(60, logger)  # once only
+    assert sum(isinstance(f, StalledClientLog) for f in logger.filters) == 1
+    for exc in (TimeoutError(errno.ETIMEDOUT, "Connection timed out"), OSError(errno.EIO, "I/O error")):
+        try:
+            raise exc
+        except OSError:
+            logger.exception("Socket error processing request.")
+    timed_out, other = records
+    assert timed_out.levelno == logging.WARNING and timed_out.exc_info is None
+    assert timed_out.getMessage() == "closed a connection whose client read nothing for 60s (VIDLIB_SEND_TIMEOUT): a stalled or vanished client"
+    assert other.levelno == logging.ERROR and other.exc_info is not None and other.getMessage() == "Socket error processing request."

@@ -58,7 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     app.extensions["vidlib"] = app_state
     from vidlib.video_fast import VideoFastPath
 
+    from vidlib.stalled import SendTimeout
+
     app.wsgi_app = VideoFastPath(app.wsgi_app, app_state)  # type: ignore[method-assign]  # a player's byte ranges, before Flask
+    app.wsgi_app = SendTimeout(app.wsgi_app, config["SEND_TIMEOUT"])  # type: ignore[method-assign]  # no thread held by a client that stopped reading
     security.init_app(app)  # before the blueprints: bounded <int:...> ids
     api = Api(app)
     api.register_blueprint(api_routes.blp)
