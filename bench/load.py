@@ -27,9 +27,11 @@ work dir (``vidlib.redisd.server_args``) and ``gunicorn -c gunicorn.conf.py wsgi
     connections: requests/s, p50/p99, errors and gunicorn CPU ms per request;
   * byte serving: one real file through ``/video/<hash>`` and through nginx (started here,
     ``sendfile on``, 2 workers like gunicorn's 2, serving the folder of the file), with random
-    ``Range: bytes=a-b`` requests of ``--chunk`` bytes (1 MiB, like a player) and as whole-file
-    GETs, ``--bytes-duration`` (15 s) at ``--bytes-connections`` (50) each, vidlib and nginx
-    alternating for ``--bytes-rounds`` (2) rounds: MB/s, requests/s, and vidlib/nginx;
+    ``Range: bytes=a-b`` requests of ``--chunk`` bytes (1 MiB: the per-request worst case), with
+    open-ended ``Range: bytes=N-`` requests from random offsets (what Chromium's player sends, seen
+    in its request log) and as whole-file GETs, ``--bytes-duration`` (15 s) at
+    ``--bytes-connections`` (50) each, vidlib and nginx alternating for ``--bytes-rounds`` (2)
+    rounds: MB/s, requests/s, and vidlib/nginx;
   * memory: VmRSS, VmHWM (peak), RssAnon and Pss of each gunicorn worker after all the load; then
     ``python worker.py --burst`` twice, once with an index rebuild job queued and once with a
     preview media job (``--media-kind``, teaser_large) for a real video, sampling every process
