@@ -86,6 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCESS_LOG", "str", "-", "Where gunicorn writes its access log: '-' for standard output (the run command's console), a file path, or empty for none."),
     Setting("TRUSTED_PROXIES", "int", 0, "Number of reverse proxies in front of vidlib whose X-Forwarded-For/-Proto/-Host/-Prefix headers are trusted (0: none)."),
     Setting("SEND_TIMEOUT", "int", 60, "Seconds a response waits for a client that reads nothing (a stalled or vanished player) before the connection is closed and its web thread freed, like nginx's send_timeout; 0: wait for ever."),
+    Setting("HEADER_TIMEOUT", "int", 60, "Seconds a request's headers may take to arrive once a web thread has started on it (a slow or hostile client), like nginx's client_header_timeout; the connection is then closed and the thread freed. 0: no limit."),
     Setting("VIDEO_CHUNK_BYTES", "int", 262144, "Block size for streaming video bytes when sendfile is not available."),
     # -- jobs
     Setting("REDIS_URL", "str", "", "Redis URL of the job queue; when empty, the run command starts a private redis-server on DATA_DIR/redis.sock."),

@@ -76,12 +76,15 @@ def on_starting(server):
 def post_worker_init(worker):
     """Each worker, its app loaded: long-lived objects out of the cyclic collector's walks
     (vidlib.state.freeze_long_lived: a full collection stalled every thread for ~60 ms), and
-    one warning line instead of a traceback for a client reset after VIDLIB_SEND_TIMEOUT."""
-    from vidlib.stalled import install_log_filter
+    one warning line instead of a traceback for a client reset after VIDLIB_SEND_TIMEOUT, and
+    a deadline for each request's headers (VIDLIB_HEADER_TIMEOUT: slow clients hold no thread)."""
+    from vidlib.stalled import install_header_deadline, install_log_filter
     from vidlib.state import freeze_long_lived
 
     freeze_long_lived(enable=True)
     install_log_filter(_config["SEND_TIMEOUT"])  # on gunicorn.error: a stalled client's closed connection: one line
+    if worker is not None and hasattr(worker, "handle"):
+        install_header_deadline(worker, _config["HEADER_TIMEOUT"])
 
 
 def when_ready(server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -494,3 +495,61 @@ def test_a_stalled_clients_reset_is_one_warning_line():
     assert timed_out.levelno == logging.WARNING and timed_out.exc_info is None
     assert timed_out.getMessage() == "closed a connection whose client read nothing for 60s (VIDLIB_SEND_TIMEOUT): a stalled or vanished client"
     assert other.levelno == logging.ERROR and other.exc_info is not None and other.getMessage() == "Socket error processing request."
+
+
+def test_a_client_that_sends_its_headers_slowly_does_not_hold_a_web_thread(tmp_path, gunicorn_server):
+    """Once a request's first bytes have come, gunicorn reads its headers with no deadline: two
+    clients dripping a header line every 0.5 s held both threads of a 1 x 2 worker for as long as
+    they went on. With VIDLIB_HEADER_TIMEOUT they are given up; a request whose headers come in
+    two parts within the deadline, and a kept-alive connection idle for longer than it, are not."""
+    data_dir = tmp_path / "gunicorn-data"
+    base = gunicorn_server({"VIDLIB_DATA_DIR": str(data_dir), "VIDLIB_REDIS_URL": "unix:///nonexistent.sock", "VIDLIB_WEB_THREADS": "2", "VIDLIB_HEADER_TIMEOUT": "2"}, workers=1)
+    port = int(base.rsplit(":", 1)[1])
+    assert requests.get(f"{base}/api/stats", timeout=10).status_code == 200
+
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        answered_at = None
+        while answered_at is None and time.monotonic() - started < 30:
+            for sock in slow:  # a header line every 0.5 s: never done, never silent for long
+                try:
+                    sock.sendall(b"X-Drip: 1\r\n")
+                except OSError:
+                    pass  # given up already
+            try:
+                if requests.get(f"{base}/api/stats", timeout=0.5).status_code == 200:
+                    answered_at = time.monotonic() - started
+            except requests.RequestException:
+                pass
+        assert answered_at is not None, "no request answered while two clients dripped their headers"
+        assert answered_at >= 1.5  # both threads were held until the deadline
+        for sock in slow:  # the dripping clients were closed, without an answer
+            got, how = _drain(sock, time.monotonic() + 10)
+            assert got == 0, (got, how)
+    finally:
+        for sock in slow:
+            sock.close()
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(0.5)  # the rest of the headers a little later, well within the deadline
+        sock.sendall(b"Accept: application/json\r\n\r\n")
+        assert b" 200 " in _read_headers(sock).split(b"\r\n", 1)[0]
+    with socket.create_connection(("127.0.0.1", port)) as sock:  # idle on a kept-alive connection is not reading headers
+        sock.settimeout(10)
+        for n in range(2):
+            if n:
+                time.sleep(3)  # longer than the header deadline, shorter than gunicorn's keep-alive (5 s)
+            sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = _read_headers(sock)
+            assert b" 200 " in head.split(b"\r\n", 1)[0], (n, head)
+            length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+            body = b""
+            while len(body) < length:
+                body += sock.recv(length - len(body))
+            assert b'"videos"' in body
+    log = (tmp_path / f"gunicorn-{port}.log").read_text()
+    assert log.count("whose headers took longer than 2s (VIDLIB_HEADER_TIMEOUT)") == 2, log[-3000:]

@@ -10,6 +10,14 @@ send (``sendfile`` included) fails with ``ETIMEDOUT``. The socket stays blocking
 changes for clients that read. Browsers' media loaders ask again with a ``Range`` from where
 they stopped; the web UI's player lets a paused live stream go on its own after 20 s.
 
+The other direction, a client that sends its request headers slowly (a byte now and then, the
+"slowloris" attack), holds a thread the same way: once a request's first bytes have come, gunicorn
+reads the rest with no deadline. :func:`install_header_deadline` (a gunicorn hook calls it)
+notes when each request's thread starts on it; ``SendTimeout``, the app's outermost layer, marks
+the headers read when the app is called; a watchdog thread shuts down the socket of any request
+whose headers took longer than ``VIDLIB_HEADER_TIMEOUT`` (60 s, like nginx's
+``client_header_timeout``), which ends gunicorn's read and frees the thread.
+
 ``SendTimeout`` sets the option on each request's socket (under gunicorn, which hands it over as
 ``environ["gunicorn.socket"]``). The aborted send mostly surfaces as ``EPIPE``, which gunicorn
 logs at debug like any client gone mid-response; when it surfaces as ``ETIMEDOUT`` (a send that
@@ -22,11 +30,17 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
+import time
 from typing import Any, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
 _TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)  # Linux
+
+# file descriptor -> (deadline, socket) of each request whose thread started on it and whose
+# headers are not read yet (filled by install_header_deadline's wrapper, emptied by SendTimeout)
+_READING_HEADERS: dict[int, tuple[float, socket.socket]] = {}
 
 
 class SendTimeout:
@@ -39,6 +53,8 @@ class SendTimeout:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
+        if sock is not None and _READING_HEADERS:
+            _READING_HEADERS.pop(sock.fileno(), None)  # the headers are in: no deadline for the app
         if sock is not None and self.milliseconds > 0:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, _TCP_USER_TIMEOUT, self.milliseconds)
@@ -69,3 +85,41 @@ def install_log_filter(seconds: float, logger: Any = None) -> None:
     logger = logger or logging.getLogger("gunicorn.error")
     if not any(isinstance(f, StalledClientLog) for f in logger.filters):
         logger.addFilter(StalledClientLog(seconds))
+
+
+def install_header_deadline(worker: Any, seconds: float) -> threading.Thread | None:
+    """In a gunicorn gthread worker: give up requests whose headers take longer than ``seconds``
+    from the moment a thread starts on them (0: never). Wraps the worker's ``handle(conn)`` and
+    starts the watchdog thread; returns it."""
+    if seconds <= 0:
+        return None
+    handle = worker.handle
+
+    def timed_handle(conn: Any) -> Any:
+        fd = conn.sock.fileno()
+        _READING_HEADERS[fd] = (time.monotonic() + seconds, conn.sock)
+        try:
+            return handle(conn)
+        finally:
+            _READING_HEADERS.pop(fd, None)
+
+    worker.handle = timed_handle  # gthread submits self.handle for each request it reads
+
+    def watch() -> None:
+        tick = threading.Event()
+        while not tick.wait(min(1.0, seconds / 4)):
+            now = time.monotonic()
+            for fd, (deadline, sock) in list(_READING_HEADERS.items()):
+                if now < deadline or _READING_HEADERS.get(fd, (None,))[0] != deadline:
+                    continue
+                _READING_HEADERS.pop(fd, None)
+                try:
+                    peer = sock.getpeername()
+                    sock.shutdown(socket.SHUT_RDWR)  # gunicorn's blocked read ends; it closes the connection
+                except OSError:
+                    continue
+                log.warning("gave up a request from %s whose headers took longer than %gs (VIDLIB_HEADER_TIMEOUT): a slow or hostile client", peer[0] if isinstance(peer, tuple) else peer, seconds)
+
+    thread = threading.Thread(target=watch, name="vidlib-header-deadline", daemon=True)
+    thread.start()
+    return thread
