@@ -87,6 +87,14 @@ def post_worker_init(worker):
         install_header_deadline(worker, _config["HEADER_TIMEOUT"])
 
 
+def pre_request(worker, req):
+    """The request's headers are parsed: its header deadline (VIDLIB_HEADER_TIMEOUT) is over."""
+    from vidlib.stalled import headers_read  # (loaded with the app: a dict lookup)
+
+    headers_read()
+    worker.log.debug("%s %s", req.method, req.path)  # gunicorn's own pre_request
+
+
 def when_ready(server):
     """Say where vidlib listens (with reuse_port the workers bind, so gunicorn's own line is
     empty), and loudly when that is reachable from other machines without an admin token."""

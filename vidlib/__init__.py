@@ -56,9 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None, configure_logs: bool =
     app_state = AppState(config)
     app_state.ensure_dirs()
     app.extensions["vidlib"] = app_state
-    from vidlib.video_fast import VideoFastPath
-
     from vidlib.stalled import SendTimeout
+    from vidlib.video_fast import VideoFastPath
 
     app.wsgi_app = VideoFastPath(app.wsgi_app, app_state)  # type: ignore[method-assign]  # a player's byte ranges, before Flask
     app.wsgi_app = SendTimeout(app.wsgi_app, config["SEND_TIMEOUT"])  # type: ignore[method-assign]  # no thread held by a client that stopped reading

@@ -12,11 +12,11 @@ they stopped; the web UI's player lets a paused live stream go on its own after 
 
 The other direction, a client that sends its request headers slowly (a byte now and then, the
 "slowloris" attack), holds a thread the same way: once a request's first bytes have come, gunicorn
-reads the rest with no deadline. :func:`install_header_deadline` (a gunicorn hook calls it)
-notes when each request's thread starts on it; ``SendTimeout``, the app's outermost layer, marks
-the headers read when the app is called; a watchdog thread shuts down the socket of any request
-whose headers took longer than ``VIDLIB_HEADER_TIMEOUT`` (60 s, like nginx's
-``client_header_timeout``), which ends gunicorn's read and frees the thread.
+reads the rest with no deadline. :func:`install_header_deadline` (gunicorn's
+``post_worker_init`` hook calls it) notes when a thread starts on a request, :func:`headers_read`
+(its ``pre_request`` hook, called once the headers are parsed) forgets it, and a watchdog thread
+shuts down the socket of any request whose headers took longer than ``VIDLIB_HEADER_TIMEOUT``
+(60 s, like nginx's ``client_header_timeout``), which ends gunicorn's read and frees the thread.
 
 ``SendTimeout`` sets the option on each request's socket (under gunicorn, which hands it over as
 ``environ["gunicorn.socket"]``). The aborted send mostly surfaces as ``EPIPE``, which gunicorn
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 _TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)  # Linux
 
-# file descriptor -> (deadline, socket) of each request whose thread started on it and whose
-# headers are not read yet (filled by install_header_deadline's wrapper, emptied by SendTimeout)
+# handling thread -> (deadline, socket) of each request whose headers are not all read yet
+# (set by install_header_deadline's wrapper, cleared by headers_read and when the request ends)
 _READING_HEADERS: dict[int, tuple[float, socket.socket]] = {}
 
 
@@ -53,8 +53,6 @@ class SendTimeout:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
-        if sock is not None and _READING_HEADERS:
-            _READING_HEADERS.pop(sock.fileno(), None)  # the headers are in: no deadline for the app
         if sock is not None and self.milliseconds > 0:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, _TCP_USER_TIMEOUT, self.milliseconds)
@@ -96,12 +94,12 @@ def install_header_deadline(worker: Any, seconds: float) -> threading.Thread | N
     handle = worker.handle
 
     def timed_handle(conn: Any) -> Any:
-        fd = conn.sock.fileno()
-        _READING_HEADERS[fd] = (time.monotonic() + seconds, conn.sock)
+        thread = threading.get_ident()
+        _READING_HEADERS[thread] = (time.monotonic() + seconds, conn.sock)
         try:
             return handle(conn)
         finally:
-            _READING_HEADERS.pop(fd, None)
+            _READING_HEADERS.pop(thread, None)
 
     worker.handle = timed_handle  # gthread submits self.handle for each request it reads
 
@@ -109,10 +107,11 @@ def install_header_deadline(worker: Any, seconds: float) -> threading.Thread | N
         tick = threading.Event()
         while not tick.wait(min(1.0, seconds / 4)):
             now = time.monotonic()
-            for fd, (deadline, sock) in list(_READING_HEADERS.items()):
-                if now < deadline or _READING_HEADERS.get(fd, (None,))[0] != deadline:
+            for thread, entry in list(_READING_HEADERS.items()):
+                deadline, sock = entry
+                if now < deadline or _READING_HEADERS.get(thread) is not entry:  # (that thread moved on)
                     continue
-                _READING_HEADERS.pop(fd, None)
+                _READING_HEADERS.pop(thread, None)
                 try:
                     peer = sock.getpeername()
                     sock.shutdown(socket.SHUT_RDWR)  # gunicorn's blocked read ends; it closes the connection
@@ -123,3 +122,9 @@ def install_header_deadline(worker: Any, seconds: float) -> threading.Thread | N
     thread = threading.Thread(target=watch, name="vidlib-header-deadline", daemon=True)
     thread.start()
     return thread
+
+
+def headers_read() -> None:
+    """The request this thread handles has all its headers (gunicorn's ``pre_request`` hook):
+    no deadline for the app's own work."""
+    _READING_HEADERS.pop(threading.get_ident(), None)
