@@ -269,6 +269,9 @@ def test_web_worker_and_watcher_write_the_database_at_once(make_app, library, ti
         # Clear the filters now and then so deletes race the rest too.
         for row in app.extensions["vidlib"].db.execute("SELECT id FROM content_filters").fetchall():
             call("DELETE", f"/api/content-filters/{row[0]}")
+        # The load goes on (the worker still writes the status rows of the queued media) until it
+        # is enough to mean something: the files can be indexed before 200 requests are made.
+        wait_until(lambda: counts["requests"] > 200, timeout=60, interval=0.1, message="200 requests of the six clients")
     finally:
         stop.set()
         for thread in threads:
